@@ -1,0 +1,105 @@
+"""The ``genxr`` command line (typer + rich).
+
+Each area adds its own commands here; heavy imports (torch, ray) happen inside the
+command functions so that ``genxr --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="genxr",
+    help="genxr: interactive XR research platform - tracking, generated worlds, avatars, folding, serving.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+bench_app = typer.Typer(help="Benchmarks. Each prints one JSON object on stdout.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
+) -> None:
+    """Report what this machine can run: Python, torch, ONNX Runtime, GPU/TensorRT, OpenXR, Ray."""
+    from genxr.platform.doctor import as_json as checks_json
+    from genxr.platform.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        typer.echo(checks_json(checks))
+        return
+    table = Table(title="genxr doctor")
+    for column in ("check", "status", "detail", "what to do"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[yellow]no[/]", check.detail, check.hint)
+    Console().print(table)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(help="directory to write <Message>.schema.json files into")] = None,
+) -> None:
+    """Write the JSON Schema of every bus message (for Unity, C++ or web clients)."""
+    from genxr.platform.messages import MESSAGE_TYPES
+
+    schemas = {name: cls.model_json_schema(mode="serialization") for name, cls in MESSAGE_TYPES.items()}
+    if out is None:
+        typer.echo(json.dumps(schemas, indent=2))
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, body in schemas.items():
+            (out / f"{name}.schema.json").write_text(json.dumps(body, indent=2) + "\n")
+    except OSError as err:
+        console.print(f"[red]cannot write schemas to {out}: {err}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {len(schemas)} schemas to {out}/")
+
+
+@app.command()
+def demo(
+    preset: Annotated[str, typer.Option(help="configuration preset")] = "default",
+    config: Annotated[Path | None, typer.Option(help="YAML file layered over the preset")] = None,
+) -> None:
+    """Run the main job on the embedded default: in-process bus, simulated user, shipped checkpoints."""
+    from genxr.demo import run_demo
+    from genxr.platform.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(preset, config)
+    except ConfigError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    raise typer.Exit(run_demo(cfg, console))
+
+
+@bench_app.command("bus")
+def bench_bus(
+    n: Annotated[int, typer.Option(min=1, help="repetitions per measurement")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Cost of an in-process publish, request and msgpack round trip of a two-handed TrackingFrame."""
+    from genxr.evaluation.benchmarks.bus import run
+
+    print_json(run(n), as_json)
+
+
+def print_json(result: dict, compact: bool) -> None:
+    """Prints a benchmark's result: one line with ``--json``, indented otherwise."""
+    typer.echo(json.dumps(result) if compact else json.dumps(result, indent=2))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The models and the simulator a session runs: ground-truth world simulator, world model, avatar."""

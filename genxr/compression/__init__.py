@@ -1,0 +1,1 @@
+"""Model compression: calibration-free folding and structured-pruning baselines."""

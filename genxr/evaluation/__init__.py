@@ -1,0 +1,1 @@
+"""Metrics, benchmarks (``genxr bench``), the latency dashboard and user-study tooling."""

@@ -1,0 +1,145 @@
+"""Run configuration: pydantic-settings with YAML presets and ``GENXR_*`` environment overrides.
+
+Precedence, highest first:
+
+1. keyword overrides passed to :func:`load_config` (what CLI flags set),
+2. environment variables ``GENXR_<SECTION>__<FIELD>``, e.g.
+   ``GENXR_SESSION__DISPLAY_RATE_HZ=72`` or ``GENXR_BUS__BACKEND=ray``,
+3. a user YAML file (``--config my.yaml``),
+4. a named preset shipped in ``genxr/platform/presets/`` (``default``, ``headset``,
+   ``quick``); presets other than ``default`` are layered on top of ``default``,
+5. the defaults written below.
+
+Invalid configuration fails at start with :class:`ConfigError`, whose message names each
+offending field (dotted path), the value it got and what is allowed.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionConfig(_Section):
+    """What drives a session and for how long."""
+
+    source: Literal["sim", "openxr", "replay"] = Field("sim", description="tracking source")
+    display_rate_hz: float = Field(90.0, gt=0, le=240, description="display refresh rate when genxr paces the loop")
+    duration_s: float = Field(10.0, gt=0, description="session length, seconds")
+    seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
+    replay_path: Path | None = Field(None, description="recorded session to play back (source=replay)")
+
+    @model_validator(mode="after")
+    def _replay_needs_path(self) -> SessionConfig:
+        if self.source == "replay" and self.replay_path is None:
+            raise ValueError("source 'replay' needs session.replay_path (the recorded session directory)")
+        return self
+
+
+class BusConfig(_Section):
+    """Which bus backend carries messages between the loop and the models."""
+
+    backend: Literal["inproc", "ray"] = Field("inproc", description="in-process threads or Ray Serve handles")
+    workers: int = Field(4, ge=1, le=64, description="handler threads of the in-process backend")
+    request_timeout_ms: float = Field(250.0, gt=0, description="deadline of one model request, ms")
+    ray_address: str | None = Field(None, description="existing Ray cluster to join (ray start --head)")
+
+
+class TracingConfig(_Section):
+    """Span recording."""
+
+    enabled: bool = True
+    max_spans: int = Field(1_000_000, ge=1, description="spans kept in memory (oldest dropped first)")
+
+
+class RuntimeConfig(_Section):
+    """Process-wide compute settings."""
+
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default")
+
+
+_layers: ContextVar[list[Path]] = ContextVar("genxr_config_layers", default=[])
+
+
+class GenXRConfig(BaseSettings):
+    """The whole configuration of one genxr run."""
+
+    model_config = SettingsConfigDict(env_prefix="GENXR_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    session: SessionConfig = SessionConfig()
+    bus: BusConfig = BusConfig()
+    tracing: TracingConfig = TracingConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    output_dir: Path = Field(Path("runs"), description="where sessions, traces and reports are written")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_files = _layers.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_files:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_files, deep_merge=True))
+        return tuple(sources)
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used; the message names every bad field and its value."""
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        lines.append(f"  {where}{shown}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(preset: str = "default", file: str | Path | None = None, **overrides: Any) -> GenXRConfig:
+    """The configuration from preset, file, environment and ``overrides`` (module docstring).
+
+    ``overrides`` take section dicts, e.g. ``load_config(session={"duration_s": 2})``.
+    Raises :class:`ConfigError` naming the field and value for anything invalid,
+    including an unknown preset or a missing or malformed YAML file.
+    """
+    if preset not in available_presets():
+        raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(available_presets())}")
+    layers = [PRESET_DIR / "default.yaml"]
+    if preset != "default":
+        layers.append(PRESET_DIR / f"{preset}.yaml")
+    if file is not None:
+        file = Path(file)
+        if not file.is_file():
+            raise ConfigError(f"config file {str(file)!r} does not exist")
+        layers.append(file)
+    token = _layers.set(layers)
+    try:
+        return GenXRConfig(**overrides)
+    except ValidationError as err:
+        raise ConfigError(f"invalid genxr configuration (preset {preset!r}"
+                          f"{'' if file is None else f', file {str(file)!r}'}):\n{_describe(err)}") from None
+    except Exception as err:  # YAML syntax errors surface from pydantic-settings as yaml.YAMLError
+        raise ConfigError(f"cannot read configuration: {type(err).__name__}: {err}") from err
+    finally:
+        _layers.reset(token)

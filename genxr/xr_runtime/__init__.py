@@ -1,0 +1,1 @@
+"""Where genxr meets a headset: tracking sources, the frame loop, the compositor and sinks."""
