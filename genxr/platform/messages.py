@@ -47,6 +47,9 @@ HAND_JOINT_NAMES: tuple[str, ...] = (
 )
 HAND_JOINT_COUNT = 26
 
+MAX_AUDIO_CHUNK_SAMPLES = 48_000 * 10
+"""Longest accepted audio chunk: ten seconds at 48 kHz."""
+
 AVATAR_JOINT_COUNT = 22
 """Joints of the avatar's SMPL-compatible body skeleton (HumanML3D order)."""
 
@@ -166,7 +169,7 @@ class AudioChunk(Message):
     speaker: Literal["user", "agent"]
     start_time_ns: int = Field(ge=0)
     sample_rate_hz: int = Field(gt=0, le=192_000)
-    samples: Annotated[np.ndarray, Array("float32", (None,), max_bytes=4 * 192_000 * 10)]
+    samples: Annotated[np.ndarray, Array("float32", (None,), max_bytes=MAX_AUDIO_CHUNK_SAMPLES * 4)]
 
     @field_validator("samples")
     @classmethod
