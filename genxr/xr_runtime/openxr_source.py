@@ -1,0 +1,376 @@
+"""Head and hand tracking from an OpenXR runtime through pyopenxr.
+
+``with OpenXRSource() as source:`` creates an instance with ``XR_EXT_hand_tracking`` and
+``XR_KHR_convert_timespec_time``, checks that the system really tracks hands
+(``XrSystemHandTrackingPropertiesEXT``, chained into ``xrGetSystemProperties`` - a runtime
+may advertise the extension without a hand device), opens a headless session when the
+runtime offers ``XR_MND_headless`` (otherwise a graphics session through pyopenxr's
+offscreen EGL context), creates the VIEW and the reference space (STAGE by default), and
+runs the session state machine (READY -> begin, STOPPING -> end, EXITING / LOSS_PENDING ->
+stop). Each frame it locates the head and both hands' 26 joints at the predicted display
+time.
+
+Runtime quirks handled (verified against Monado, see shared research ``openxr.md``):
+
+* headless ``xrWaitFrame`` returns at once with predicted time 0 and does not throttle:
+  the source then paces itself with a :class:`DisplayClock` and converts its own
+  CLOCK_MONOTONIC times with ``xrConvertTimespecTimeToTimeKHR`` (time 0 is invalid for
+  locate calls);
+* headless ``xrBeginFrame`` fails with ``CallOrderInvalidError``: no begin/end when headless;
+* pyopenxr 1.1.6501's ``locate_hand_joints_ext`` passes no joint array: the source calls
+  the ``xrLocateHandJointsEXT`` function pointer with its own 26-joint array;
+* the system-properties chain must be given the struct, not ``ctypes.pointer(struct)``.
+
+Without a runtime, entering raises :class:`OpenXRUnavailableError` whose message says what
+to install or set and how to run with the simulated user instead. The conversion functions
+and the state machine are plain functions over pyopenxr's own structs, unit-tested
+without a runtime.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from dataclasses import dataclass
+from enum import Enum
+from types import TracebackType
+
+import numpy as np
+
+from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, LocationFlags, Pose, TrackingFrame
+from genxr.xr_runtime.timing import DisplayClock, FrameTiming
+
+UNAVAILABLE_MESSAGE = (
+    "No OpenXR runtime is available ({reason}). Install and start one - SteamVR, Meta Quest Link or "
+    "Windows Mixed Reality on Windows; SteamVR or Monado (apt install monado-service; run "
+    "monado-service) on Linux - or point XR_RUNTIME_JSON at a runtime manifest such as "
+    "/usr/share/openxr/1/openxr_monado.json. To run without a headset use the simulated user: "
+    "genxr demo --source sim (or session.source: sim in the config)."
+)
+
+FULLY_LOCATED = int(LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID
+                    | LocationFlags.ORIENTATION_TRACKED | LocationFlags.POSITION_TRACKED)
+
+
+class OpenXRUnavailableError(RuntimeError):
+    """No runtime, no headset, or a runtime without what genxr needs; the message says what to do."""
+
+
+def _import_xr():
+    try:
+        import xr
+    except ImportError as err:  # pyopenxr is a dependency; this is a broken install
+        raise OpenXRUnavailableError(UNAVAILABLE_MESSAGE.format(reason=f"pyopenxr does not import: {err}")) from err
+    return xr
+
+
+# --- conversions from pyopenxr structs (unit-tested without a runtime) --------------------------
+
+
+def pose_from_xr(posef) -> tuple[tuple[float, float, float], tuple[float, float, float, float]] | None:
+    """(position, orientation xyzw) of an ``xr.Posef``, or None if it holds non-finite values
+    or a quaternion too far from unit norm to be a rotation."""
+    p, q = posef.position, posef.orientation
+    position = (float(p.x), float(p.y), float(p.z))
+    orientation = (float(q.x), float(q.y), float(q.z), float(q.w))
+    if not all(math.isfinite(v) for v in position + orientation):
+        return None
+    norm = math.sqrt(sum(v * v for v in orientation))
+    if abs(norm - 1.0) > 1e-2:
+        return None
+    return position, tuple(v / norm for v in orientation)  # type: ignore[return-value]
+
+
+def head_from_xr(location) -> tuple[Pose, bool]:
+    """(head pose, tracked) from an ``xr.SpaceLocation`` of the VIEW space; an unusable
+    location gives the identity pose with tracked False (the loop keeps the last good one)."""
+    flags = int(location.location_flags)
+    pose = pose_from_xr(location.pose)
+    valid = (flags & (LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID)) == (
+        LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID)
+    if pose is None or not valid:
+        return Pose(), False
+    tracked = (flags & (LocationFlags.ORIENTATION_TRACKED | LocationFlags.POSITION_TRACKED)) == (
+        LocationFlags.ORIENTATION_TRACKED | LocationFlags.POSITION_TRACKED)
+    return Pose(position=pose[0], orientation=pose[1]), tracked
+
+
+def hand_from_xr(locations, side: str) -> HandJoints:
+    """A :class:`HandJoints` from an ``xr.HandJointLocationsEXT`` with 26 joints.
+
+    A joint whose pose is non-finite or not a rotation has its valid/tracked flags cleared
+    and is stored as the origin with identity orientation, so one bad joint never turns
+    into a NaN downstream or a rejected frame.
+    """
+    if locations.joint_count != HAND_JOINT_COUNT:
+        raise ValueError(f"{side} hand: expected {HAND_JOINT_COUNT} joints, the runtime gave {locations.joint_count}")
+    positions = np.zeros((HAND_JOINT_COUNT, 3), np.float32)
+    orientations = np.tile(np.array([0, 0, 0, 1], np.float32), (HAND_JOINT_COUNT, 1))
+    radii = np.zeros(HAND_JOINT_COUNT, np.float32)
+    flags = np.zeros(HAND_JOINT_COUNT, np.uint8)
+    for index, joint in enumerate(locations.joint_locations):
+        pose = pose_from_xr(joint.pose)
+        radius = float(joint.radius)
+        if pose is None or not math.isfinite(radius) or radius < 0:
+            continue
+        positions[index], orientations[index] = pose
+        radii[index] = radius
+        flags[index] = int(joint.location_flags) & FULLY_LOCATED
+    return HandJoints(hand=side, is_active=bool(locations.is_active) and bool(flags.any()),
+                      location_flags=flags, positions=positions, orientations=orientations, radii=radii)
+
+
+# --- the session state machine ------------------------------------------------------------------
+
+
+class SessionAction(Enum):
+    NONE = "none"
+    BEGIN = "begin"
+    """Call xrBeginSession (state READY)."""
+    END = "end"
+    """Call xrEndSession (state STOPPING)."""
+    EXIT = "exit"
+    """Leave the loop: the runtime wants the application to exit (EXITING)."""
+    LOST = "lost"
+    """Leave the loop: the session was lost (LOSS_PENDING, instance loss)."""
+
+
+class SessionStateMachine:
+    """Maps ``XrSessionState`` changes to the action the application must take.
+
+    ``running`` is True between a BEGIN and the following END; frames are located only
+    while running.
+    """
+
+    def __init__(self) -> None:
+        self.state = "IDLE"
+        self.running = False
+
+    def on_state(self, state: str) -> SessionAction:
+        """``state`` is the ``xr.SessionState`` member name (READY, STOPPING, ...)."""
+        self.state = state
+        if state == "READY" and not self.running:
+            self.running = True
+            return SessionAction.BEGIN
+        if state == "STOPPING" and self.running:
+            self.running = False
+            return SessionAction.END
+        if state == "EXITING":
+            return SessionAction.EXIT
+        if state == "LOSS_PENDING":
+            return SessionAction.LOST
+        return SessionAction.NONE
+
+
+@dataclass(frozen=True)
+class OpenXRCapabilities:
+    """What the runtime offered, for the session summary and ``genxr doctor``."""
+
+    runtime_name: str
+    system_name: str
+    hand_tracking: bool
+    headless: bool
+
+
+class OpenXRSource:
+    """The OpenXR tracking source (see module docstring)."""
+
+    paces_display = True
+
+    def __init__(self, *, clock: Clock = MONOTONIC, reference_space: str = "STAGE", hands: bool = True,
+                 prefer_headless: bool = True, fallback_rate_hz: float = 90.0, app_name: str = "genxr") -> None:
+        if reference_space not in ("STAGE", "LOCAL"):
+            raise ValueError(f"reference_space must be 'STAGE' or 'LOCAL', got {reference_space!r}")
+        self.clock = clock
+        self.reference_space = reference_space
+        self.want_hands = hands
+        self.prefer_headless = prefer_headless
+        self.app_name = app_name
+        self.state_machine = SessionStateMachine()
+        self.capabilities: OpenXRCapabilities | None = None
+        self._self_paced = DisplayClock(fallback_rate_hz, clock)
+        self._xr = None
+        self._instance = None
+        self._session = None
+        self._gl_context = None
+        self._frames = None
+        self._spaces: dict[str, object] = {}
+        self._trackers: dict[str, object] = {}
+        self._locate_hand = None
+        self._frame_id = 0
+        self._ended = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> OpenXRSource:
+        xr = self._xr = _import_xr()
+        try:
+            offered = {e.extension_name.decode() if isinstance(e.extension_name, bytes) else e.extension_name
+                       for e in xr.enumerate_instance_extension_properties()}
+        except xr.RuntimeUnavailableError as err:
+            raise OpenXRUnavailableError(UNAVAILABLE_MESSAGE.format(reason=str(err))) from err
+        required = {"XR_KHR_convert_timespec_time"}
+        missing = required - offered
+        if missing:
+            raise OpenXRUnavailableError(f"the OpenXR runtime lacks {sorted(missing)}, which genxr needs for timing")
+        headless = self.prefer_headless and "XR_MND_headless" in offered
+        wanted = sorted(required | ({"XR_EXT_hand_tracking"} & offered if self.want_hands else set())
+                        | ({"XR_MND_headless"} if headless else set()))
+        try:
+            if headless:
+                self._open_headless(wanted)
+            else:
+                self._open_graphics(wanted, offered)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _open_headless(self, extensions: list[str]) -> None:
+        xr = self._xr
+        self._instance = xr.create_instance(xr.InstanceCreateInfo(
+            application_info=xr.ApplicationInfo(application_name=self.app_name, api_version=xr.Version(1, 0, 0)),
+            enabled_extension_names=extensions))
+        system_id = xr.get_system(self._instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
+        self._session = xr.create_session(self._instance, xr.SessionCreateInfo(system_id=system_id))
+        self._after_session(system_id, extensions, headless=True)
+
+    def _open_graphics(self, extensions: list[str], offered: set[str]) -> None:
+        xr = self._xr
+        from xr.utils.gl import ContextObject
+        from xr.utils.gl.egl_util import EGLOffscreenContextProvider
+
+        gl = ["XR_KHR_opengl_enable"] + (["XR_MNDX_egl_enable"] if "XR_MNDX_egl_enable" in offered else [])
+        self._gl_context = ContextObject(
+            context_provider=EGLOffscreenContextProvider(),
+            instance_create_info=xr.InstanceCreateInfo(enabled_extension_names=sorted(set(extensions + gl))),
+        )
+        self._gl_context.__enter__()
+        self._instance, self._session = self._gl_context.instance, self._gl_context.session
+        self._after_session(self._gl_context.system_id, extensions, headless=False)
+        self._frames = self._gl_context.frame_loop()
+
+    def _after_session(self, system_id, extensions: list[str], headless: bool) -> None:
+        xr = self._xr
+        hands = "XR_EXT_hand_tracking" in extensions and self._supports_hand_tracking(system_id)
+        properties = xr.get_system_properties(self._instance, system_id)
+        runtime = xr.get_instance_properties(self._instance).runtime_name
+        self.capabilities = OpenXRCapabilities(
+            runtime_name=runtime.decode() if isinstance(runtime, bytes) else str(runtime),
+            system_name=properties.system_name.decode(), hand_tracking=hands, headless=headless)
+        for name, kind in (("view", xr.ReferenceSpaceType.VIEW),
+                           ("reference", getattr(xr.ReferenceSpaceType, self.reference_space))):
+            self._spaces[name] = xr.create_reference_space(
+                self._session, xr.ReferenceSpaceCreateInfo(reference_space_type=kind))
+        if hands:
+            for side, hand in (("left", xr.HandEXT.LEFT), ("right", xr.HandEXT.RIGHT)):
+                self._trackers[side] = xr.create_hand_tracker_ext(self._session, xr.HandTrackerCreateInfoEXT(
+                    hand=hand, hand_joint_set=xr.HandJointSetEXT.DEFAULT))
+            self._locate_hand = ctypes.cast(xr.get_instance_proc_addr(self._instance, "xrLocateHandJointsEXT"),
+                                            xr.PFN_xrLocateHandJointsEXT)
+
+    def _supports_hand_tracking(self, system_id) -> bool:
+        xr = self._xr
+        hand_properties = xr.SystemHandTrackingPropertiesEXT()
+        properties = xr.SystemProperties(next=hand_properties)  # the struct, not ctypes.pointer(struct)
+        result = xr.raw_functions.xrGetSystemProperties(self._instance, system_id, ctypes.byref(properties))
+        xr.check_result(result)
+        return bool(hand_properties.supports_hand_tracking)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        xr = self._xr
+        if xr is None:
+            return
+        for tracker in self._trackers.values():
+            xr.destroy_hand_tracker_ext(tracker)
+        self._trackers.clear()
+        if self._gl_context is not None:
+            self._gl_context.__exit__(exc_type, exc, tb)
+        else:
+            if self._session is not None:
+                if self.state_machine.running:
+                    xr.end_session(self._session)
+                xr.destroy_session(self._session)
+            if self._instance is not None:
+                xr.destroy_instance(self._instance)
+        self._session = self._instance = self._gl_context = None
+
+    # -- per frame ---------------------------------------------------------------------------------
+
+    def _poll_events(self) -> None:
+        xr = self._xr
+        while True:
+            try:
+                buffer = xr.poll_event(self._instance)
+            except xr.EventUnavailable:
+                return
+            kind = xr.StructureType(buffer.type)
+            if kind == xr.StructureType.EVENT_DATA_INSTANCE_LOSS_PENDING:
+                self._ended = True
+            elif kind == xr.StructureType.EVENT_DATA_SESSION_STATE_CHANGED:
+                event = ctypes.cast(ctypes.byref(buffer), ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
+                action = self.state_machine.on_state(xr.SessionState(event.state).name)
+                if action is SessionAction.BEGIN:
+                    xr.begin_session(self._session, xr.SessionBeginInfo(
+                        primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_MONO))
+                elif action is SessionAction.END:
+                    xr.end_session(self._session)
+                elif action in (SessionAction.EXIT, SessionAction.LOST):
+                    self._ended = True
+
+    def _xr_time(self, genxr_time_ns: int):
+        """The XrTime for a time on the genxr (CLOCK_MONOTONIC) clock."""
+        xr = self._xr
+        spec = xr.timespec(tv_sec=genxr_time_ns // NS_PER_S, tv_nsec=genxr_time_ns % NS_PER_S)
+        return xr.convert_timespec_time_to_time_khr(self._instance, spec)
+
+    def _genxr_time(self, xr_time) -> int:
+        spec = self._xr.convert_time_to_timespec_time_khr(self._instance, xr_time)
+        return spec.tv_sec * NS_PER_S + spec.tv_nsec
+
+    def wait_frame(self) -> FrameTiming:
+        if self._frames is not None:  # graphics session: pyopenxr's loop polls events and begins/ends frames
+            try:
+                state = next(self._frames)
+            except StopIteration:
+                self._ended = True
+                return self._self_paced.wait_frame()
+            self._frame_id += 1
+            return FrameTiming(self._frame_id, self.clock.now_ns(), self._genxr_time(state.predicted_display_time),
+                               int(state.predicted_display_period), bool(state.should_render))
+        self._poll_events()
+        if self.state_machine.running:
+            state = self._xr.wait_frame(self._session)
+            if state.predicted_display_time > 0:  # a throttling runtime
+                self._frame_id += 1
+                return FrameTiming(self._frame_id, self.clock.now_ns(),
+                                   self._genxr_time(state.predicted_display_time),
+                                   int(state.predicted_display_period), bool(state.should_render))
+        return self._self_paced.wait_frame()  # headless quirk: wait_frame does not throttle
+
+    def read(self, timing: FrameTiming) -> TrackingFrame | None:
+        if self._ended:
+            return None
+        if not self.state_machine.running and self._frames is None:
+            return TrackingFrame(frame_id=timing.frame_id, sample_time_ns=self.clock.now_ns(),
+                                 predicted_display_time_ns=max(timing.predicted_display_time_ns, self.clock.now_ns()),
+                                 head=Pose(), head_tracked=False)
+        xr = self._xr
+        at = self._xr_time(timing.predicted_display_time_ns)
+        sampled = self.clock.now_ns()
+        head, head_tracked = head_from_xr(xr.locate_space(self._spaces["view"], self._spaces["reference"], at))
+        hands = {side: self._locate_hand_joints(tracker, side, at) for side, tracker in self._trackers.items()}
+        return TrackingFrame(frame_id=timing.frame_id, sample_time_ns=sampled,
+                             predicted_display_time_ns=max(timing.predicted_display_time_ns, sampled),
+                             head=head, head_tracked=head_tracked,
+                             left_hand=hands.get("left"), right_hand=hands.get("right"))
+
+    def _locate_hand_joints(self, tracker, side: str, at) -> HandJoints:
+        xr = self._xr
+        joints = (xr.HandJointLocationEXT * HAND_JOINT_COUNT)()
+        locations = xr.HandJointLocationsEXT(joint_count=HAND_JOINT_COUNT, joint_locations=joints)
+        info = xr.HandJointsLocateInfoEXT(base_space=self._spaces["reference"], time=at)
+        xr.check_result(self._locate_hand(tracker, ctypes.byref(info), ctypes.byref(locations)))
+        return hand_from_xr(locations, side)
