@@ -298,7 +298,9 @@ class DisplayFrame(Message):
 
     ``image`` (H, W, 3) uint8; ``world_frame_id`` is the tracking frame the shown world
     content was generated for (None before the first arrives), ``reprojection_deg`` the
-    rotation the timewarp applied.
+    rotation the timewarp applied, ``content_age_ns`` how old that content is at display
+    time, and ``stale`` True when it is older than the compositor's limit (a model stopped
+    answering) or there is no content yet.
     """
 
     frame_id: int = Field(ge=0)
@@ -306,6 +308,8 @@ class DisplayFrame(Message):
     image: Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=4096 * 4096 * 3)]
     world_frame_id: int | None = Field(default=None, ge=0)
     reprojection_deg: Finite = Field(default=0.0, ge=0.0)
+    content_age_ns: int | None = Field(default=None, ge=0)
+    stale: bool = False
 
 
 class SessionEvent(Message):

@@ -77,7 +77,7 @@ def all_messages() -> list:
                      rotations_6d=np.random.default_rng(1).normal(size=(4, 22, 6)).astype(np.float32),
                      root_translation=np.zeros((4, 3), np.float32)),
         DisplayFrame(frame_id=9, display_time_ns=11, image=np.zeros((8, 8, 3), np.uint8), world_frame_id=3,
-                     reprojection_deg=1.5),
+                     reprojection_deg=1.5, content_age_ns=40_000_000, stale=False),
         SessionEvent(session_id="s", time_ns=12, kind="tracking_lost", detail="left hand"),
     ]
 

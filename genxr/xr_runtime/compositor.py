@@ -1,0 +1,106 @@
+"""Timewarp compositor: re-project the newest generated frame to the newest head pose.
+
+The world model answers in chunks and its frames are 100+ ms old when shown. Head
+rotation must still feel immediate, so every display frame re-projects the newest
+:class:`~genxr.platform.messages.WorldFrame` from the head orientation it was generated
+for (``R_g``) to the orientation predicted for display (``R_d``). For a pure rotation
+this is depth-independent, the homography ``x_src ~ K_src R_g^T R_d K_dst^-1 x_dst``.
+
+Conventions (OpenXR): camera frame +X right, +Y up, looking down -Z; image rows go down.
+A display pixel's ray in its camera frame is ``(x * tan(fov_x/2), -y * tan(fov_y/2), -1)``
+for normalised device coordinates x, y in [-1, 1] (pixel centres); rotations act on
+column vectors and take camera-frame vectors to the reference (world) frame.
+
+Resampling is one ``torch.nn.functional.grid_sample`` pass (bilinear), which also
+upsamples the model's 64x64 to the display resolution. Edges are clamped
+(``padding_mode="border"``): rays that leave the generated view repeat its border pixels
+instead of showing black. Translation of the head since generation is not corrected
+(that needs depth: positional timewarp is outside this compositor).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genxr.platform.messages import DisplayFrame, Pose, WorldFrame
+
+
+@dataclass(frozen=True)
+class CompositorConfig:
+    width: int = 256
+    """Display width, pixels (per eye)."""
+    height: int = 256
+    vertical_fov_deg: float = 90.0
+    """Vertical field of view of the display camera, degrees."""
+    stale_after_ms: float = 500.0
+    """A world frame older than this (display time minus generation time) is marked stale."""
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"display size must be positive, got {self.width}x{self.height}")
+        if not 0 < self.vertical_fov_deg < 180:
+            raise ValueError(f"vertical_fov_deg must be in (0, 180), got {self.vertical_fov_deg}")
+
+
+def display_rays(width: int, height: int, vertical_fov_deg: float) -> torch.Tensor:
+    """(H*W, 3) float32 ray directions of a pinhole camera's pixel centres, camera frame (-Z forward)."""
+    tan_y = math.tan(math.radians(vertical_fov_deg) / 2)
+    tan_x = tan_y * width / height
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width * 2 - 1
+    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height * 2 - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    rays = torch.stack([grid_x * tan_x, -grid_y * tan_y, -torch.ones_like(grid_x)], dim=-1)
+    return rays.reshape(-1, 3)
+
+
+def rotation_angle_deg(rotation: np.ndarray) -> float:
+    """Angle of a (3, 3) rotation matrix, degrees."""
+    cosine = (float(np.trace(rotation)) - 1.0) / 2.0
+    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+
+
+class Compositor:
+    """Builds :class:`DisplayFrame`s from the newest world frame (see module docstring)."""
+
+    def __init__(self, config: CompositorConfig = CompositorConfig()) -> None:
+        self.config = config
+        self._rays = display_rays(config.width, config.height, config.vertical_fov_deg)  # (H*W, 3)
+        self._blank = np.zeros((config.height, config.width, 3), np.uint8)
+        self._blank.flags.writeable = False
+
+    def warp(self, image: np.ndarray, source_fov_deg: float, relative_rotation: np.ndarray) -> np.ndarray:
+        """Re-projects ``image`` (h, w, 3) uint8, seen with vertical FOV ``source_fov_deg``, through
+        ``relative_rotation`` = R_g^T R_d (display camera -> generation camera, (3, 3)).
+
+        Returns (H, W, 3) uint8 at the display resolution.
+        """
+        h, w = image.shape[:2]
+        tan_y = math.tan(math.radians(source_fov_deg) / 2)
+        tan_x = tan_y * w / h
+        rotation = torch.from_numpy(np.asarray(relative_rotation, dtype=np.float32))
+        rays = self._rays @ rotation.T  # (H*W, 3) in the generation camera frame
+        depth = (-rays[:, 2]).clamp_min(1e-6)  # rays behind the camera land far outside: clamped to the border
+        grid = torch.stack([rays[:, 0] / depth / tan_x, -rays[:, 1] / depth / tan_y], dim=-1)
+        grid = grid.clamp(-4.0, 4.0).reshape(1, self.config.height, self.config.width, 2)
+        source = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None]  # (1, 3, h, w), a copy
+        warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return warped[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+    def composite(self, frame_id: int, display_time_ns: int, display_head: Pose,
+                  world: WorldFrame | None) -> DisplayFrame:
+        """The display frame for ``display_head`` (the pose predicted for ``display_time_ns``)."""
+        if world is None:
+            return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=self._blank, stale=True)
+        relative = world.head.rotation_matrix().T @ display_head.rotation_matrix()
+        image = self.warp(world.image, world.vertical_fov_deg, relative)
+        age_ns = max(0, display_time_ns - world.generated_for_time_ns)
+        return DisplayFrame(
+            frame_id=frame_id, display_time_ns=display_time_ns, image=image, world_frame_id=world.frame_id,
+            reprojection_deg=rotation_angle_deg(relative), content_age_ns=age_ns,
+            stale=age_ns > self.config.stale_after_ms * 1e6,
+        )
