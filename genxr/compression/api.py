@@ -1,0 +1,158 @@
+"""``fold`` and ``prune``: one API for both methods on the same coupled channel groups.
+
+Pipeline (Torch-Pruning's split): ``groups.trace`` -> ``groups.channel_groups`` (coupled
+groups from the DependencyGraph) -> ``handlers`` (which tensors carry a channel) ->
+``cluster.kmeans`` (fold) or Torch-Pruning's magnitude importance (prune) -> merge ->
+``group.prune`` removes the channels not kept. Attention modules are compressed by whole
+heads (``heads.py``). ``ratio`` is the fraction of channels removed in every group
+(n_kept = floor(n * (1 - ratio))), as in the paper; the report gives the real parameter
+and MAC reduction, which is larger.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from genxr.compression import geometry, heads
+from genxr.compression.cluster import kmeans
+from genxr.compression.groups import ChannelGroup, channel_groups, trace
+from genxr.compression.handlers import merge_rows
+from genxr.compression.repair import ExpectedActivation, fold_ar, producer_rows
+from genxr.compression.report import CompressionReport, GroupReport
+
+CRITERIA = ("l1", "l2", "random")
+REPAIRS = ("none", "auto", "fold-ar", "expected-activation")
+
+
+def kept_count(n: int, ratio: float, name: str) -> int:
+    """floor(n * (1 - ratio)); raises ValueError if that leaves no channel in group ``name``."""
+    k = math.floor(n * (1.0 - ratio) + 1e-9)
+    if k < 1:
+        raise ValueError(f"ratio {ratio} leaves zero of the {n} channels of group {name!r}; use a smaller ratio")
+    return k
+
+
+def _check(ratio: float) -> None:
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"ratio must be in [0, 1), got {ratio}")
+
+
+def _count(model: nn.Module, example_inputs) -> tuple[int, int]:
+    was_training = model.training
+    macs, params = tp.utils.count_ops_and_params(model, example_inputs)
+    model.train(was_training)
+    return int(params), int(macs)
+
+
+def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention, inplace) -> tuple[nn.Module, CompressionReport]:
+    """Shared loop; ``choose(group | attention, k)`` returns (labels or None, keep, repair name)."""
+    _check(ratio)
+    names = {id(m): n for n, m in model.named_modules()}
+    missing = [type(m).__name__ for m in ignored_layers if id(m) not in names]
+    if missing:
+        raise ValueError(f"ignored_layers holds modules that are not part of the model: {missing}")
+    ignored_names = [names[id(m)] for m in ignored_layers]
+    model = model if inplace else copy.deepcopy(model)
+    ignored_layers = [model.get_submodule(n) for n in ignored_names]
+    attn = heads.attention_modules(model) if attention else {}
+    graph = trace(model, example_inputs, ignored_layers)
+    report = CompressionReport(method, ratio)
+    report.params_before, report.macs_before = _count(model, example_inputs)
+    if ratio > 0:
+        with torch.no_grad():
+            for group in channel_groups(graph, model, ignored_layers, attn.values()):
+                if group.skip_reason:
+                    report.skipped[group.name] = group.skip_reason
+                    continue
+                k = kept_count(group.size, ratio, group.name)
+                labels, keep, error, repair = choose(graph, model, group, k)
+                drop = sorted(set(range(group.size)) - set(keep.tolist()))
+                if drop:
+                    group.tp_group.prune(idxs=drop)
+                report.groups.append(GroupReport(group.name, "channels", group.size, len(keep), error, repair))
+            for name, module in attn.items():
+                n_kv = getattr(module, "num_kv_heads", module.num_heads)
+                k = kept_count(n_kv, ratio, name)
+                labels, keep, error, repair = choose(None, model, module, k)
+                heads.keep_heads(module, keep)
+                report.groups.append(GroupReport(name, "heads", n_kv, len(keep), error, repair))
+    report.params_after, report.macs_after = _count(model, example_inputs)
+    return model, report
+
+
+def fold(model: nn.Module, example_inputs, ratio: float, *, repair: str = "auto", ignored_layers=(),
+         attention: bool = True, seed: int = 0, pca_dim: int | None = None,
+         inplace: bool = False) -> tuple[nn.Module, CompressionReport]:
+    """Folds ``ratio`` of the channels of every coupled group (and of every attention's kv heads).
+
+    Per group: cluster the channels with k-means on [producer rows | consumer columns]
+    (seed ``seed``, optional PCA to ``pca_dim``), set each cluster's representative to the
+    members' mean producer rows and summed consumer columns, remove the other members.
+    repair: "none"; "fold-ar" (BatchNorm variance correction); "expected-activation"
+    (consumer-bias correction for norm -> MLP groups); "auto" applies each where it fits.
+    Returns a compressed copy (the input model is untouched unless ``inplace``) and the report.
+    """
+    if repair not in REPAIRS:
+        raise ValueError(f"unknown repair {repair!r}; choose from {REPAIRS}")
+
+    def choose(graph, model, unit, k):
+        if isinstance(unit, ChannelGroup):
+            features = unit.features()
+            labels, keep = kmeans(features, k, seed, pca_dim)
+            rows = producer_rows(unit)
+            error = geometry.relative_error(geometry.fold_error(unit.features(("out",)), labels), unit.features(("out",)))
+            correction = ExpectedActivation(graph, model, unit) if repair in ("auto", "expected-activation") else None
+            for member in unit.members:
+                for slot in member.slots:
+                    merge_rows(slot, member.index, labels, keep, "mean" if member.role == "out" else "sum")
+            applied = []
+            if repair in ("auto", "fold-ar") and fold_ar(unit, rows, labels, keep):
+                applied.append("fold-ar")
+            if correction is not None and correction.apply(keep):
+                applied.append("expected-activation")
+            return labels, keep, error, "+".join(applied)
+        labels, keep = kmeans(heads.head_features(unit), k, seed, pca_dim)
+        error = heads.head_error(unit, labels, keep)
+        heads.merge_heads(unit, labels, keep)
+        return labels, keep, error, ""
+
+    return _run(model, example_inputs, ratio, "fold", choose, ignored_layers, attention, inplace)
+
+
+def prune(model: nn.Module, example_inputs, ratio: float, criterion: str = "l2", *, ignored_layers=(),
+          attention: bool = True, seed: int = 0, inplace: bool = False) -> tuple[nn.Module, CompressionReport]:
+    """Removes ``ratio`` of the channels of every coupled group (same groups as ``fold``).
+
+    criterion "l1"/"l2": Torch-Pruning's ``GroupMagnitudeImportance(p)`` over the whole
+    group (heads: L_p norm of each kv group's q/k/v rows and o columns); "random": a
+    seeded permutation. Returns a compressed copy and the report.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose from {CRITERIA}")
+    generator = torch.Generator().manual_seed(seed)
+    importance = tp.importance.GroupMagnitudeImportance(p=2 if criterion == "l2" else 1)
+
+    def choose(graph, model, unit, k):
+        if isinstance(unit, ChannelGroup):
+            n = unit.size
+            scores = importance(unit.tp_group) if criterion != "random" else None
+            rows = unit.features(("out",))
+        else:
+            n = getattr(unit, "num_kv_heads", unit.num_heads)
+            rows = heads.head_features(unit)
+            scores = rows.norm(p=2 if criterion == "l2" else 1, dim=1)
+        if criterion == "random":
+            scores = torch.rand(n, generator=generator)
+        keep = torch.sort(torch.topk(scores.double(), k).indices).values
+        if isinstance(unit, ChannelGroup):
+            error = geometry.relative_error(geometry.prune_error(rows, keep), rows)
+        else:
+            error = heads.head_error(unit, None, keep)
+        return None, keep, error, ""
+
+    return _run(model, example_inputs, ratio, f"prune-{criterion}", choose, ignored_layers, attention, inplace)

@@ -1,0 +1,49 @@
+"""Clustering the channels of one group: k-means on per-channel feature vectors.
+
+Features are (n, d) with one row per channel. When d > n the rows are first projected onto
+their own span (an exact rotation, so every pairwise distance and the k-means optimum are
+unchanged) which makes ResNet18's 20k-dimensional residual-stream features cheap. An
+optional ``pca_dim`` truncates further (lossy). k-means is scikit-learn's (Lloyd, k-means++
+init, fixed seed); the authors' Hartigan variant was not ported because the theorem only
+needs a k-means solution no worse than the special fold, which the caller checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+
+def span_project(features: torch.Tensor, pca_dim: int | None = None) -> torch.Tensor:
+    """(n, d) -> (n, min(n, d) or pca_dim): coordinates in the rows' principal axes (distance-preserving if untruncated)."""
+    x = features.double()
+    centred = x - x.mean(0, keepdim=True)
+    if pca_dim is None and x.shape[1] <= x.shape[0]:
+        return centred
+    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
+    coords = u * s
+    return coords[:, :pca_dim] if pca_dim is not None else coords
+
+
+def kmeans(features: torch.Tensor, k: int, seed: int, pca_dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clusters n channels into k: returns labels (n,) in 0..k-1 and keep (k,), the member nearest each centroid.
+
+    keep[c] is the channel that represents cluster c after merging; it is sorted by cluster
+    id, and every cluster is non-empty.
+    """
+    n = features.shape[0]
+    if k >= n:
+        return torch.arange(n), torch.arange(n)
+    x = span_project(features, pca_dim).numpy()
+    if k == 1:
+        labels = np.zeros(n, dtype=np.int64)
+    else:
+        labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x).labels_.astype(np.int64)
+    _, labels = np.unique(labels, return_inverse=True)
+    keep = []
+    for c in range(int(labels.max()) + 1):
+        members = np.flatnonzero(labels == c)
+        centre = x[members].mean(0)
+        keep.append(members[np.argmin(((x[members] - centre) ** 2).sum(1))])
+    return torch.from_numpy(labels), torch.tensor(keep, dtype=torch.long)
