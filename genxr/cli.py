@@ -23,6 +23,13 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks. Each prints one JSON object on stdout.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+train_app = typer.Typer(help="Train models: genxr train <model> --preset tiny|cpu|gpu.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+eval_app = typer.Typer(help="Evaluate models on held-out data. Each prints one JSON object on stdout.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+from genxr.components.avatar.cli import avatar_app  # noqa: E402  (typer groups only; no torch)
+
+app.add_typer(avatar_app, name="avatar")
 
 console = Console(stderr=True)
 

@@ -1,0 +1,1 @@
+"""Simulators that generate ground-truth data for genxr models."""
