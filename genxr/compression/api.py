@@ -59,7 +59,7 @@ def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention
     ignored_names = [names[id(m)] for m in ignored_layers]
     model = model if inplace else copy.deepcopy(model)
     ignored_layers = [model.get_submodule(n) for n in ignored_names]
-    attn = heads.attention_modules(model) if attention else {}
+    attn = heads.attention_modules(model)
     graph = trace(model, example_inputs, ignored_layers)
     report = CompressionReport(method, ratio)
     report.params_before, report.macs_before = _count(model, example_inputs)
@@ -75,7 +75,7 @@ def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention
                 if drop:
                     group.tp_group.prune(idxs=drop)
                 report.groups.append(GroupReport(group.name, "channels", group.size, len(keep), error, repair))
-            for name, module in attn.items():
+            for name, module in attn.items() if attention else ():
                 n_kv = getattr(module, "num_kv_heads", module.num_heads)
                 k = kept_count(n_kv, ratio, name)
                 labels, keep, error, repair = choose(None, model, module, k)
