@@ -40,6 +40,3 @@ class TrackingSource(Protocol):
         """Tracking for the frame with ``timing``; None once the source has ended."""
         ...
 
-
-class SourceEnded(Exception):
-    """Raised inside a source when it cannot produce more frames (converted to ``read() -> None``)."""

@@ -1,0 +1,279 @@
+"""The frame loop: one iteration per display refresh, never waiting on a model.
+
+Each frame:
+
+1. **wait** - the source's ``wait_frame`` (OpenXR's xrWaitFrame) or the loop's
+   :class:`DisplayClock` releases the loop and predicts the display time;
+2. **read** - the tracking source samples head and hands for that display time; a source
+   that fails validation (a NaN pose) or has lost tracking leaves the last good head pose
+   in place and is logged as ``tracking_lost``;
+3. **request** - the newest tracking is sent to the world-model and avatar services with
+   ``request_async``. Latest-value semantics: at most one request per service is in
+   flight; while it is, newer tracking only replaces what the next request will carry, so
+   no stale request ever queues up;
+4. **collect** - responses that arrived are taken; a deadline that passed or a service
+   that failed is logged, and the loop keeps re-projecting the last content (marked stale
+   by the compositor once it is too old);
+5. **composite + submit** - the compositor re-projects the newest world frame to the
+   head pose predicted for display, and every sink gets the result.
+
+Every step is a span on its own track, tagged with the frame id and the tracking samples
+it used, so a trace shows where each millisecond of every frame went.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import ValidationError
+
+from genxr.platform.bus import Bus, BusError, PendingResponse, RequestTimeoutError, Service
+from genxr.platform.clock import NS_PER_MS, Clock
+from genxr.platform.messages import (
+    AvatarMotion,
+    AvatarRequest,
+    DisplayFrame,
+    Pose,
+    SessionEvent,
+    TrackingFrame,
+    WorldFrame,
+    WorldFrameRequest,
+)
+from genxr.platform.tracing import Tracer
+from genxr.xr_runtime.compositor import Compositor
+from genxr.xr_runtime.sinks import Sink
+from genxr.xr_runtime.sources import TrackingSource
+from genxr.xr_runtime.timing import DisplayClock, FrameTiming
+
+
+_SAMPLE_TIMES_KEPT = 2048
+"""Tracking frames remembered for content latency: ~23 s at 90 Hz, far beyond any deadline."""
+
+
+@dataclass
+class LoopMetrics:
+    """Per-frame measurements of one run, all in nanoseconds; summarised by :meth:`summary`."""
+
+    frame_time_ns: list[int] = field(default_factory=list)
+    compositor_ns: list[int] = field(default_factory=list)
+    rotational_m2p_ns: list[int] = field(default_factory=list)
+    """Tracking sample -> predicted display time of the frame re-projected with it."""
+    content_latency_ns: list[int] = field(default_factory=list)
+    """Tracking sample -> display time of the first frame showing content generated from it."""
+    missed_frames: int = 0
+    frames: int = 0
+    world_updates: int = 0
+    avatar_updates: int = 0
+    timeouts: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    tracking_lost_frames: int = 0
+    stale_frames: int = 0
+    duration_ns: int = 0
+
+    def summary(self) -> dict[str, float | int | None]:
+        def pct(values: list[int], q: float) -> float | None:
+            return float(np.percentile(np.asarray(values) / NS_PER_MS, q)) if values else None
+
+        seconds = max(self.duration_ns, 1) / 1e9
+        refreshes = self.frames + self.missed_frames
+        return {
+            "frames": self.frames,
+            "duration_s": self.duration_ns / 1e9,
+            "frame_time_ms_p50": pct(self.frame_time_ns, 50), "frame_time_ms_p99": pct(self.frame_time_ns, 99),
+            "deadline_miss_rate": self.missed_frames / refreshes if refreshes else 0.0,
+            "compositor_ms_p50": pct(self.compositor_ns, 50), "compositor_ms_p99": pct(self.compositor_ns, 99),
+            "rotational_m2p_ms_p50": pct(self.rotational_m2p_ns, 50),
+            "rotational_m2p_ms_p99": pct(self.rotational_m2p_ns, 99),
+            "content_latency_ms_p50": pct(self.content_latency_ns, 50),
+            "content_latency_ms_p99": pct(self.content_latency_ns, 99),
+            "world_model_hz": self.world_updates / seconds, "avatar_hz": self.avatar_updates / seconds,
+            "tracking_lost_frames": self.tracking_lost_frames, "stale_frames": self.stale_frames,
+            "timeouts": dict(self.timeouts), "failures": dict(self.failures),
+        }
+
+
+class _ServiceSlot:
+    """One model service from the loop's side: at most one request in flight."""
+
+    def __init__(self, service: Service, timeout_s: float) -> None:
+        self.service = service
+        self.timeout_s = timeout_s
+        self.pending: PendingResponse | None = None
+        self.latest = None
+        self.next_request_id = 0
+
+
+class FrameLoop:
+    """Runs a session's frames from ``source`` to ``sinks`` (see module docstring)."""
+
+    def __init__(self, *, session_id: str, source: TrackingSource, bus: Bus, compositor: Compositor,
+                 sinks: Sequence[Sink], clock: Clock, tracer: Tracer,
+                 world_service: Service[WorldFrameRequest, WorldFrame] | None = None,
+                 avatar_service: Service[AvatarRequest, AvatarMotion] | None = None,
+                 display_clock: DisplayClock | None = None, chunk_frames: int = 4,
+                 request_timeout_s: float = 0.25, on_frame: Callable[[TrackingFrame], None] | None = None,
+                 on_event: Callable[[SessionEvent], None] | None = None) -> None:
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        self.session_id = session_id
+        self.source, self.bus, self.compositor, self.sinks = source, bus, compositor, list(sinks)
+        self.clock, self.tracer = clock, tracer
+        self.display_clock = display_clock or DisplayClock(clock=clock)
+        self.world = _ServiceSlot(world_service, request_timeout_s) if world_service else None
+        self.avatar = _ServiceSlot(avatar_service, request_timeout_s) if avatar_service else None
+        self.chunk_frames = chunk_frames
+        self.on_frame, self.on_event = on_frame, on_event
+        self.metrics = LoopMetrics()
+        self.events: list[SessionEvent] = []
+        self._recent: deque[TrackingFrame] = deque(maxlen=chunk_frames)
+        self._last_good: TrackingFrame | None = None
+        self._tracking_lost = False
+        self._last_shown_world_id: int | None = None
+        self._sample_time_of: dict[int, int] = {}
+        """Sample time of recent tracking frames by id (bounded), for content latency."""
+
+    def emit(self, kind: str, detail: str = "") -> None:
+        event = SessionEvent(session_id=self.session_id, time_ns=self.clock.now_ns(), kind=kind, detail=detail[:4096])
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def run(self, max_frames: int | None = None, duration_s: float | None = None,
+            should_stop: Callable[[], bool] | None = None) -> LoopMetrics:
+        """Runs until the source ends, ``max_frames`` or ``duration_s`` is reached, or ``should_stop()``."""
+        start = self.clock.now_ns()
+        end = None if duration_s is None else start + int(duration_s * 1e9)
+        while max_frames is None or self.metrics.frames < max_frames:
+            if should_stop is not None and should_stop():
+                break
+            if end is not None and self.clock.now_ns() >= end:
+                break
+            if not self.step():
+                break
+        self.metrics.duration_ns = self.clock.now_ns() - start
+        return self.metrics
+
+    def _wait(self) -> FrameTiming:
+        with self.tracer.span("wait_frame", track="loop"):
+            timing = self.source.wait_frame() if self.source.paces_display else self.display_clock.wait_frame()
+        self.metrics.missed_frames += timing.missed_frames
+        return timing
+
+    def _read(self, timing: FrameTiming) -> TrackingFrame | None:
+        with self.tracer.span("read_tracking", track="tracking", frame_id=timing.frame_id):
+            try:
+                frame = self.source.read(timing)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                frame = self._hold_last(timing, f"source gave an invalid frame: {where}: {first['msg']} "
+                                                f"(got {first.get('input')!r})")
+        if frame is None:
+            return None
+        lost = not frame.head_tracked
+        if lost != self._tracking_lost:
+            self.emit("tracking_lost" if lost else "tracking_regained", "head")
+            self._tracking_lost = lost
+        if lost:
+            self.metrics.tracking_lost_frames += 1
+            if self._last_good is not None:  # keep showing the world from the last good head pose
+                frame = frame.model_copy(update={"head": self._last_good.head})
+        else:
+            self._last_good = frame
+        return frame
+
+    def _hold_last(self, timing: FrameTiming, reason: str) -> TrackingFrame:
+        if not self._tracking_lost:
+            self.emit("tracking_lost", reason)
+            self._tracking_lost = True
+        now = self.clock.now_ns()
+        previous = self._last_good
+        return TrackingFrame(frame_id=timing.frame_id, sample_time_ns=now,
+                             predicted_display_time_ns=max(now, timing.predicted_display_time_ns),
+                             head=previous.head if previous else Pose(),
+                             head_tracked=False)
+
+    def _collect(self, slot: _ServiceSlot | None, frame_id: int) -> bool:
+        """Takes a finished response into ``slot.latest``; True if a new one arrived."""
+        if slot is None or slot.pending is None or not slot.pending.done():
+            return False
+        name = slot.service.name
+        pending, slot.pending = slot.pending, None
+        try:
+            with self.tracer.span(f"receive {name}", track="loop", frame_id=frame_id):
+                slot.latest = pending.result()
+            return True
+        except RequestTimeoutError as err:
+            self.metrics.timeouts[name] = self.metrics.timeouts.get(name, 0) + 1
+            self.emit("deadline_missed", str(err))
+        except BusError as err:
+            self.metrics.failures[name] = self.metrics.failures.get(name, 0) + 1
+            self.emit("model_failed", str(err))
+        return False
+
+    def _send(self, slot: _ServiceSlot | None, build: Callable[[int], object], frame_id: int) -> None:
+        if slot is None or slot.pending is not None:
+            return  # one in flight: newer tracking waits for the next request instead of queueing
+        with self.tracer.span(f"request {slot.service.name}", track="loop", frame_id=frame_id):
+            try:
+                slot.pending = self.bus.request_async(slot.service, build(slot.next_request_id), slot.timeout_s)
+            except BusError as err:
+                self.metrics.failures[slot.service.name] = self.metrics.failures.get(slot.service.name, 0) + 1
+                self.emit("model_failed", str(err))
+                return
+        slot.next_request_id += 1
+
+    def step(self) -> bool:
+        """One display frame; False when the source has ended."""
+        timing = self._wait()
+        frame = self._read(timing)
+        if frame is None:
+            return False
+        if self.on_frame is not None:
+            self.on_frame(frame)
+        self._recent.append(frame)
+        self._sample_time_of[frame.frame_id] = frame.sample_time_ns
+        frame_id = frame.frame_id
+        if self._collect(self.world, frame_id):
+            self.metrics.world_updates += 1
+        if self._collect(self.avatar, frame_id):
+            self.metrics.avatar_updates += 1
+        recent = list(self._recent)
+        self._send(self.world, lambda rid: WorldFrameRequest(session_id=self.session_id, request_id=rid,
+                                                             tracking=recent), frame_id)
+        self._send(self.avatar, lambda rid: AvatarRequest(session_id=self.session_id, request_id=rid,
+                                                          time_ns=frame.sample_time_ns, user_head=frame.head,
+                                                          user_audio=frame.audio), frame_id)
+        world = self.world.latest if self.world else None
+        composite_start = self.clock.now_ns()
+        with self.tracer.span("composite", track="compositor", frame_id=frame_id,
+                              source_frame_ids=[frame_id] + ([world.frame_id] if world else [])):
+            shown = self.compositor.composite(frame_id, timing.predicted_display_time_ns, frame.head, world)
+        self.metrics.compositor_ns.append(self.clock.now_ns() - composite_start)
+        self._submit(shown)
+        self._account(timing, frame, shown)
+        return True
+
+    def _submit(self, shown: DisplayFrame) -> None:
+        for sink in self.sinks:
+            with self.tracer.span(f"submit {sink.name}", track="sink", frame_id=shown.frame_id):
+                sink.submit(shown)
+
+    def _account(self, timing: FrameTiming, frame: TrackingFrame, shown: DisplayFrame) -> None:
+        metrics = self.metrics
+        metrics.frames += 1
+        metrics.frame_time_ns.append(self.clock.now_ns() - timing.wake_time_ns)
+        metrics.rotational_m2p_ns.append(shown.display_time_ns - frame.sample_time_ns)
+        if shown.stale:
+            metrics.stale_frames += 1
+        world_id = shown.world_frame_id
+        if world_id is not None and world_id != self._last_shown_world_id:
+            self._last_shown_world_id = world_id
+            sampled = self._sample_time_of.get(world_id)
+            if sampled is not None:
+                metrics.content_latency_ns.append(shown.display_time_ns - sampled)
+        while len(self._sample_time_of) > _SAMPLE_TIMES_KEPT:
+            del self._sample_time_of[next(iter(self._sample_time_of))]
