@@ -4,7 +4,7 @@ Features are (n, d) with one row per channel. When d > n the rows are first proj
 their own span (an exact rotation, so every pairwise distance and the k-means optimum are
 unchanged) which makes ResNet18's 20k-dimensional residual-stream features cheap. An
 optional ``pca_dim`` truncates further (lossy). k-means is scikit-learn's Lloyd with a fixed
-seed, run from two starts - k-means++ and the theorem's special fold (the k - 1 largest
+seed, run from two starts - k-means++ (one seeded run) and the theorem's special fold (the k - 1 largest
 rows kept, the rest merged) - keeping the lower inertia, so the result is never worse than
 the special fold, which is never worse than magnitude pruning. The authors' Hartigan
 variant was not ported: sklearn's Lloyd plus that start already gives the guarantee.
@@ -18,13 +18,19 @@ from sklearn.cluster import KMeans
 
 
 def span_project(features: torch.Tensor, pca_dim: int | None = None) -> torch.Tensor:
-    """(n, d) -> (n, min(n, d) or pca_dim): coordinates in the rows' principal axes (distance-preserving if untruncated)."""
+    """(n, d) -> (n, min(n, d) or pca_dim): coordinates in the rows' principal axes.
+
+    Untruncated, this is an exact rotation of the centred rows (pairwise distances kept).
+    Computed from the n x n Gram matrix (eigh) rather than an SVD of the n x d matrix,
+    which took 40 s on ResNet18's residual-stream groups.
+    """
     x = features.double()
     centred = x - x.mean(0, keepdim=True)
     if pca_dim is None and x.shape[1] <= x.shape[0]:
         return centred
-    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
-    coords = u * s
+    eigvals, eigvecs = torch.linalg.eigh(centred @ centred.T)
+    order = torch.argsort(eigvals, descending=True)
+    coords = eigvecs[:, order] * eigvals[order].clamp(min=0).sqrt()
     return coords[:, :pca_dim] if pca_dim is not None else coords
 
 
@@ -53,11 +59,11 @@ def kmeans(features: torch.Tensor, k: int, seed: int, pca_dim: int | None = None
 
 
 def _best_kmeans(x: np.ndarray, k: int, seed: int, order: np.ndarray) -> np.ndarray:
-    """Labels of the lower-inertia Lloyd run: k-means++ (3 seeds) or started at the special fold.
+    """Labels of the lower-inertia Lloyd run: k-means++ or started at the special fold.
 
     order: channels by decreasing norm of their original features (magnitude pruning's ranking).
     """
-    plus = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+    plus = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x)
     centres = np.concatenate([x[order[:k - 1]], x[order[k - 1:]].mean(0, keepdims=True)])
     special = KMeans(n_clusters=k, init=centres, n_init=1, random_state=seed).fit(x)
     best = plus if plus.inertia_ <= special.inertia_ else special

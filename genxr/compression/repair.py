@@ -60,14 +60,16 @@ def fold_ar(group: ChannelGroup, rows: torch.Tensor, labels: torch.Tensor, keep:
     norms = [m for m in group.modules("out") if m.op == OpType.BN and len(m.slots) == 4]
     if not norms or rows.shape[1] == 0:
         return False
-    unit = F.normalize(rows, dim=1)
+    gram = rows @ rows.T
+    lengths = gram.diagonal().clamp(min=1e-24).sqrt()
+    cosine = gram / lengths[:, None] / lengths[None, :]
     factor = torch.ones(group.size, dtype=torch.float64)
     for cluster, rep in enumerate(keep.tolist()):
         members = torch.nonzero(labels == cluster).flatten()
         n = len(members)
         if n < 2:
             continue
-        cos = unit[members] @ unit[members].T
+        cos = cosine[members][:, members]
         rho = float((cos.sum() - n) / (n * (n - 1)))
         factor[rep] = (1 + (n - 1) * max(rho, 0.0)) / n
     for member in norms:
