@@ -77,19 +77,30 @@ def schema(
 
 @app.command()
 def demo(
+    source: Annotated[str | None, typer.Option(help="tracking source: sim, openxr or replay")] = None,
+    replay: Annotated[Path | None, typer.Option(help="recording folder to replay (with --source replay)")] = None,
+    backend: Annotated[str | None, typer.Option(help="bus backend: inproc or ray")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0.1, help="session length (default: the preset's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="session folder (default: <output_dir>/demo)")] = None,
     preset: Annotated[str, typer.Option(help="configuration preset")] = "default",
     config: Annotated[Path | None, typer.Option(help="YAML file layered over the preset")] = None,
 ) -> None:
-    """Run the main job on the embedded default: in-process bus, simulated user, shipped checkpoints."""
+    """Run the end-to-end session on the embedded default: simulated user, in-process services."""
     from genxr.demo import run_demo
     from genxr.platform.config import ConfigError, load_config
 
+    session: dict = {}
+    if source is not None:
+        session["source"] = source
+    if replay is not None:
+        session["replay_path"] = replay
     try:
-        cfg = load_config(preset, config)
+        cfg = load_config(preset, config, **({"session": session} if session else {}),
+                          **({"bus": {"backend": backend}} if backend else {}))
     except ConfigError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(2) from None
-    raise typer.Exit(run_demo(cfg, console))
+    raise typer.Exit(run_demo(cfg, console, out=out, seconds=seconds))
 
 
 @bench_app.command("bus")

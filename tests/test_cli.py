@@ -80,12 +80,21 @@ def test_bench_bus_prints_one_json_object_with_the_required_keys():
         assert report[key] > 0
 
 
-def test_demo_names_the_missing_parts_with_their_issues():
-    result = runner.invoke(app, ["demo", "--preset", "quick"])
+def test_demo_runs_a_session_and_names_the_missing_parts(tmp_path):
+    result = runner.invoke(app, ["demo", "--preset", "quick", "--seconds", "1", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert "platform spine" in result.output
-    if "cannot run yet" in result.output:
-        assert "issue #" in result.output
+    assert "session summary" in result.output and "world service: ground_truth" in result.output
+    assert "issue #5" in result.output, "the missing world model is named with its issue"
+    assert {p.name for p in (tmp_path / "demo").iterdir()} == {"recording", "trace.json", "metrics.json",
+                                                               "session.mp4"}
+
+
+def test_demo_with_openxr_and_no_runtime_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("XR_RUNTIME_JSON", "/nonexistent/runtime.json")
+    monkeypatch.setenv("XR_LOADER_DEBUG", "none")
+    result = runner.invoke(app, ["demo", "--source", "openxr", "--seconds", "1", "--out", str(tmp_path / "xr")])
+    assert result.exit_code == 2
+    assert "No OpenXR runtime is available" in result.output and "--source sim" in result.output
 
 
 def test_demo_with_invalid_config_exits_2_naming_the_field(monkeypatch):
@@ -95,6 +104,7 @@ def test_demo_with_invalid_config_exits_2_naming_the_field(monkeypatch):
     assert "session.display_rate_hz" in result.output
 
 
-@pytest.mark.parametrize("argv", [["demo", "--preset", "nope"], ["bench", "bus", "--n", "0"]])
+@pytest.mark.parametrize("argv", [["demo", "--preset", "nope"], ["bench", "bus", "--n", "0"],
+                                  ["demo", "--source", "kinect"], ["demo", "--source", "replay"]])
 def test_bad_arguments_are_refused(argv):
     assert runner.invoke(app, argv).exit_code != 0

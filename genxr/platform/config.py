@@ -37,6 +37,7 @@ class SessionConfig(_Section):
     display_rate_hz: float = Field(90.0, gt=0, le=240, description="display refresh rate when genxr paces the loop")
     duration_s: float = Field(10.0, gt=0, description="session length, seconds")
     seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
+    world_rate_hz: float = Field(30.0, gt=0, le=240, description="most world-model requests per second")
     replay_path: Path | None = Field(None, description="recorded session to play back (source=replay)")
 
     @model_validator(mode="after")
@@ -44,6 +45,15 @@ class SessionConfig(_Section):
         if self.source == "replay" and self.replay_path is None:
             raise ValueError("source 'replay' needs session.replay_path (the recorded session directory)")
         return self
+
+
+class DisplayConfig(_Section):
+    """The display the compositor renders for (one eye; mono)."""
+
+    width: int = Field(256, ge=16, le=4096, description="pixels")
+    height: int = Field(256, ge=16, le=4096, description="pixels")
+    vertical_fov_deg: float = Field(90.0, gt=0, lt=180, description="vertical field of view, degrees")
+    stale_after_ms: float = Field(500.0, gt=0, description="content older than this is marked stale")
 
 
 class BusConfig(_Section):
@@ -77,6 +87,7 @@ class GenXRConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GENXR_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     session: SessionConfig = SessionConfig()
+    display: DisplayConfig = DisplayConfig()
     bus: BusConfig = BusConfig()
     tracing: TracingConfig = TracingConfig()
     runtime: RuntimeConfig = RuntimeConfig()

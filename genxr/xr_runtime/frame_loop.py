@@ -96,11 +96,17 @@ class LoopMetrics:
 
 
 class _ServiceSlot:
-    """One model service from the loop's side: at most one request in flight."""
+    """One model service from the loop's side: at most one request in flight, and no more
+    than ``rate_hz`` requests a second (a model that could run flat out would otherwise take
+    a core from the loop for updates nobody asked for)."""
 
-    def __init__(self, service: Service, timeout_s: float) -> None:
+    def __init__(self, service: Service, timeout_s: float, rate_hz: float | None) -> None:
+        if rate_hz is not None and rate_hz <= 0:
+            raise ValueError(f"request rate for {service.name!r} must be > 0 Hz, got {rate_hz}")
         self.service = service
         self.timeout_s = timeout_s
+        self.min_interval_ns = 0 if rate_hz is None else round(1e9 / rate_hz)
+        self.last_sent_ns: int | None = None
         self.pending: PendingResponse | None = None
         self.latest = None
         self.next_request_id = 0
@@ -114,7 +120,8 @@ class FrameLoop:
                  world_service: Service[WorldFrameRequest, WorldFrame] | None = None,
                  avatar_service: Service[AvatarRequest, AvatarMotion] | None = None,
                  display_clock: DisplayClock | None = None, chunk_frames: int = 4,
-                 request_timeout_s: float = 0.25, on_frame: Callable[[TrackingFrame], None] | None = None,
+                 request_timeout_s: float = 0.25, world_rate_hz: float | None = None,
+                 avatar_rate_hz: float | None = None, on_frame: Callable[[TrackingFrame], None] | None = None,
                  on_event: Callable[[SessionEvent], None] | None = None) -> None:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
@@ -122,8 +129,8 @@ class FrameLoop:
         self.source, self.bus, self.compositor, self.sinks = source, bus, compositor, list(sinks)
         self.clock, self.tracer = clock, tracer
         self.display_clock = display_clock or DisplayClock(clock=clock)
-        self.world = _ServiceSlot(world_service, request_timeout_s) if world_service else None
-        self.avatar = _ServiceSlot(avatar_service, request_timeout_s) if avatar_service else None
+        self.world = _ServiceSlot(world_service, request_timeout_s, world_rate_hz) if world_service else None
+        self.avatar = _ServiceSlot(avatar_service, request_timeout_s, avatar_rate_hz) if avatar_service else None
         self.chunk_frames = chunk_frames
         self.on_frame, self.on_event = on_frame, on_event
         self.metrics = LoopMetrics()
@@ -217,6 +224,10 @@ class FrameLoop:
     def _send(self, slot: _ServiceSlot | None, build: Callable[[int], object], frame_id: int) -> None:
         if slot is None or slot.pending is not None:
             return  # one in flight: newer tracking waits for the next request instead of queueing
+        now = self.clock.now_ns()
+        if slot.last_sent_ns is not None and now - slot.last_sent_ns < slot.min_interval_ns:
+            return
+        slot.last_sent_ns = now
         with self.tracer.span(f"request {slot.service.name}", track="loop", frame_id=frame_id):
             try:
                 slot.pending = self.bus.request_async(slot.service, build(slot.next_request_id), slot.timeout_s)

@@ -4,8 +4,8 @@ OpenXR paces an application with ``xrWaitFrame``, which returns ``predictedDispl
 (the middle of the display interval the frame will be shown in) and
 ``predictedDisplayPeriod``. Without a runtime, :class:`DisplayClock` plays that role: it
 wakes the loop once per refresh period on the genxr clock and predicts the display time
-as ``wake time + pipeline_depth * period`` (a compositor typically shows a frame begun now
-two refreshes later). A loop that overruns skips the refreshes it missed, as a real
+as ``wake time + pipeline_depth * period``: genxr composites and submits within the frame,
+so by default the frame is shown at the next refresh (depth 1). A loop that overruns skips the refreshes it missed, as a real
 compositor does, and the skips are counted as deadline misses.
 """
 
@@ -33,7 +33,7 @@ class FrameTiming:
 class DisplayClock:
     """Paces a frame loop at ``rate_hz`` on ``clock`` (see module docstring)."""
 
-    def __init__(self, rate_hz: float = 90.0, clock: Clock = MONOTONIC, pipeline_depth: float = 2.0) -> None:
+    def __init__(self, rate_hz: float = 90.0, clock: Clock = MONOTONIC, pipeline_depth: float = 1.0) -> None:
         if not 0 < rate_hz <= 1000:
             raise ValueError(f"rate_hz must be in (0, 1000], got {rate_hz}")
         if pipeline_depth < 0:

@@ -1,0 +1,144 @@
+"""The end-to-end session: source -> bus -> world/avatar services -> compositor -> sinks.
+
+:func:`run_session` builds every part from a :class:`~genxr.platform.config.GenXRConfig`,
+runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session folder:
+
+* ``recording/`` - tracking frames and events (:mod:`genxr.xr_runtime.recording`),
+* ``trace.json`` - Chrome Trace Event JSON of every hop (open in ui.perfetto.dev),
+* ``metrics.json`` - frame timing, motion-to-photon, content latency, update rates, per-stage
+  span percentiles, bus counters,
+* ``session.mp4`` - what the display showed.
+
+Ctrl-C ends the session cleanly: every file is closed and complete, the manifest says how
+it ended. A session folder that cannot be written fails before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as stdlib_platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genxr import __version__
+from genxr.platform.bus import InProcessBus, Service
+from genxr.platform.clock import MONOTONIC, Clock
+from genxr.platform.config import GenXRConfig
+from genxr.platform.messages import WorldFrame, WorldFrameRequest
+from genxr.platform.tracing import Tracer
+from genxr.xr_runtime.compositor import Compositor, CompositorConfig
+from genxr.xr_runtime.frame_loop import FrameLoop
+from genxr.xr_runtime.recording import Recorder, write_json_atomic
+from genxr.xr_runtime.sinks import VideoSink
+from genxr.xr_runtime.sources import TrackingSource
+from genxr.xr_runtime.timing import DisplayClock
+
+WORLD_SERVICE = Service("world_model", WorldFrameRequest, WorldFrame)
+
+
+class SessionError(RuntimeError):
+    """A session that cannot start; the message says why and what to do."""
+
+
+@dataclass
+class SessionResult:
+    folder: Path
+    metrics: dict[str, Any]
+    interrupted: bool = False
+    world_model: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def make_source(config: GenXRConfig, clock: Clock) -> TrackingSource:
+    """The tracking source the config names."""
+    session = config.session
+    if session.source == "sim":
+        from genxr.xr_runtime.sim_source import SimulatedSource
+
+        return SimulatedSource(seed=session.seed, rate_hz=session.display_rate_hz, clock=clock)
+    if session.source == "openxr":
+        from genxr.xr_runtime.openxr_source import OpenXRSource
+
+        return OpenXRSource(clock=clock, fallback_rate_hz=session.display_rate_hz)
+    from genxr.xr_runtime.recording import ReplaySource
+
+    return ReplaySource(session.replay_path, clock=clock)
+
+
+def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], WorldFrame]]:
+    """(name, handler) of the world service: the simulator's ground-truth world until a
+    world-model checkpoint ships (issue #5)."""
+    from genxr.components.ground_truth_world import MODEL_NAME, GroundTruthWorld
+
+    return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
+
+
+def _prepare_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise SessionError(f"cannot write the session folder {str(folder)!r}: {err.strerror or err}. "
+                           "Choose another with --out.") from err
+
+
+def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds: float | None = None,
+                clock: Clock = MONOTONIC, source: TrackingSource | None = None,
+                world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None = None,
+                on_progress: Callable[[int], None] | None = None) -> SessionResult:
+    """Runs one session for ``seconds`` (default ``config.session.duration_s``) into ``folder``."""
+    folder = Path(folder)
+    _prepare_folder(folder)
+    if config.bus.backend != "inproc":
+        raise SessionError("the Ray Serve bus backend is not built yet (issue #7); use bus.backend=inproc")
+    duration_s = config.session.duration_s if seconds is None else seconds
+    if config.runtime.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(config.runtime.torch_threads)
+    tracer = Tracer(clock=clock, max_spans=config.tracing.max_spans)
+    source = source or make_source(config, clock)
+    world_name, world_handler = world or make_world(config)
+    display = config.display
+    compositor = Compositor(CompositorConfig(width=display.width, height=display.height,
+                                             vertical_fov_deg=display.vertical_fov_deg,
+                                             stale_after_ms=display.stale_after_ms))
+    metadata = {"genxr": __version__, "python": stdlib_platform.python_version(), "world_model": world_name,
+                "config": json.loads(config.model_dump_json())}
+    interrupted = False
+    with InProcessBus(clock=clock, tracer=tracer if config.tracing.enabled else None,
+                      workers=config.bus.workers) as bus, \
+            Recorder(folder / "recording", metadata=metadata) as recorder, \
+            VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz) as video, \
+            source:
+        bus.serve(WORLD_SERVICE, world_handler)
+
+        def on_frame(frame):
+            recorder.add_frame(frame)
+            if on_progress is not None:
+                on_progress(frame.frame_id)
+
+        loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor, sinks=[video],
+                         clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
+                         display_clock=DisplayClock(config.session.display_rate_hz, clock),
+                         request_timeout_s=config.bus.request_timeout_ms / 1e3,
+                         world_rate_hz=config.session.world_rate_hz,
+                         on_frame=on_frame, on_event=recorder.add_event)
+        loop.emit("started", f"source={config.session.source} world={world_name}")
+        try:
+            loop.run(duration_s=duration_s)
+        except KeyboardInterrupt:
+            interrupted = True
+        loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else "finished")
+        recorder.metadata["ended"] = "interrupted" if interrupted else "finished"
+        stats = bus.stats
+    metrics = {**loop.metrics.summary(), "stages": tracer.summary(), "dropped_spans": tracer.dropped_spans,
+               "bus": vars(stats), "world_model": world_name, "interrupted": interrupted}
+    write_json_atomic(folder / "metrics.json", metrics)
+    tracer.write_chrome_trace(folder / "trace.json")
+    return SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, world_model=world_name)
