@@ -75,12 +75,13 @@ class InterruptedSource(SimulatedSource):
 def test_ctrl_c_ends_cleanly_with_complete_files(tmp_path):
     config = load_config("quick", **SMALL)
     result = run_session(config, tmp_path / "interrupted", seconds=30.0, source=InterruptedSource(rate_hz=90.0))
-    assert result.interrupted and result.metrics["frames"] == 20
+    shown = result.metrics["frames"]  # frames 0..19, less any refreshes a loaded machine skipped
+    assert result.interrupted and 1 <= shown <= 20
     recording = read_recording(tmp_path / "interrupted" / "recording")
-    assert recording.complete and len(recording.frames) == 20
+    assert recording.complete and len(recording.frames) == shown and recording.frames[-1].frame_id < 20
     assert recording.manifest["ended"] == "interrupted"
     assert recording.events[-1].detail == "interrupted (Ctrl-C)"
-    assert decoded_frames(tmp_path / "interrupted" / "session.mp4") == 20
+    assert decoded_frames(tmp_path / "interrupted" / "session.mp4") == shown
     validate_chrome_trace(json.loads((tmp_path / "interrupted" / "trace.json").read_text()))
 
 
