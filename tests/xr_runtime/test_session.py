@@ -67,7 +67,7 @@ class InterruptedSource(SimulatedSource):
     """The simulated user, with the researcher pressing Ctrl-C at frame 20."""
 
     def read(self, timing):
-        if timing.frame_id == 20:
+        if timing.frame_id >= 20:
             raise KeyboardInterrupt
         return super().read(timing)
 
