@@ -27,9 +27,15 @@ train_app = typer.Typer(help="Train models: genxr train <model> --preset tiny|cp
 app.add_typer(train_app, name="train")
 eval_app = typer.Typer(help="Evaluate models on held-out data. Each prints one JSON object on stdout.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-from genxr.components.avatar.cli import avatar_app  # noqa: E402  (typer groups only; no torch)
+from genxr.components.avatar.cli import avatar_app, train as train_avatar  # noqa: E402  (no torch at import)
 
 app.add_typer(avatar_app, name="avatar")
+train_app.command("avatar")(train_avatar)
+from genxr.compression.cli import compress_app, fold_command, prune_command  # noqa: E402  (no torch at import)
+
+app.add_typer(compress_app, name="compress")
+app.command("fold")(fold_command)
+app.command("prune")(prune_command)
 
 console = Console(stderr=True)
 
@@ -112,6 +118,18 @@ def bench_bus(
     from genxr.evaluation.benchmarks.bus import run
 
     print_json(run(n), as_json)
+
+
+@bench_app.command("fold")
+def bench_fold(
+    ratio: Annotated[float, typer.Option(help="fraction of channels removed per group")] = 0.5,
+    repeats: Annotated[int, typer.Option(min=1, help="timed runs; the best is reported")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Seconds to fold vs Torch-Pruning's pruning of CIFAR ResNet18, and the parameter/latency reduction."""
+    from genxr.evaluation.benchmarks.fold import run
+
+    print_json(run(ratio=ratio, repeats=repeats), as_json)
 
 
 def print_json(result: dict, compact: bool) -> None:

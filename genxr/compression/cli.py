@@ -1,0 +1,63 @@
+"""``genxr fold``, ``genxr prune`` and ``genxr compress ...`` (typer; torch imported inside commands)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+compress_app = typer.Typer(help="Model compression: folding and pruning sweeps.", no_args_is_help=True)
+console = Console(stderr=True)
+
+Ratio = Annotated[float, typer.Option(help="fraction of channels removed in every group, in [0, 1)")]
+Out = Annotated[Path, typer.Option(help="directory for the compressed checkpoint")]
+
+
+def _compress(checkpoint: Path, out: Path, method: str, **options) -> None:
+    from genxr.compression import TraceError, fold, prune
+    from genxr.compression.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from genxr.compression.models import example_inputs
+
+    try:
+        model, config = load_checkpoint(checkpoint)
+        x = example_inputs(model)
+        if method == "fold":
+            compressed, report = fold(model, x, **options)
+        else:
+            compressed, report = prune(model, x, **options)
+    except (CheckpointError, TraceError, ValueError) as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    metadata = dict(config["metadata"], compression=report.to_dict(), source=str(checkpoint))
+    save_checkpoint(compressed, out, metadata=metadata)
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    console.print(f"{report.method} ratio {report.ratio}: {len(report.groups)} groups, parameters "
+                  f"{report.params_before:,} -> {report.params_after:,} (-{report.param_reduction:.1%}), "
+                  f"MACs -{report.mac_reduction:.1%}; wrote {out}/")
+
+
+def fold_command(
+    checkpoint: Annotated[Path, typer.Argument(help="genxr checkpoint directory (config.json + model.safetensors)")],
+    ratio: Ratio = 0.5,
+    out: Out = Path("folded"),
+    repair: Annotated[str, typer.Option(help="none | auto | fold-ar | expected-activation")] = "auto",
+    attention: Annotated[bool, typer.Option(help="also fold attention by whole heads")] = True,
+    seed: Annotated[int, typer.Option(help="k-means seed")] = 0,
+) -> None:
+    """Fold a checkpoint (calibration-free: cluster channels, merge, remove) into a new checkpoint."""
+    _compress(checkpoint, out, "fold", ratio=ratio, repair=repair, attention=attention, seed=seed)
+
+
+def prune_command(
+    checkpoint: Annotated[Path, typer.Argument(help="genxr checkpoint directory (config.json + model.safetensors)")],
+    ratio: Ratio = 0.5,
+    out: Out = Path("pruned"),
+    criterion: Annotated[str, typer.Option(help="l1 | l2 | random")] = "l2",
+    attention: Annotated[bool, typer.Option(help="also prune attention by whole heads")] = True,
+    seed: Annotated[int, typer.Option(help="seed of the random criterion")] = 0,
+) -> None:
+    """Prune a checkpoint by magnitude (Torch-Pruning's importance) on the same groups as fold."""
+    _compress(checkpoint, out, "prune", ratio=ratio, criterion=criterion, attention=attention, seed=seed)
