@@ -69,7 +69,12 @@ class Compositor:
 
     def __init__(self, config: CompositorConfig = CompositorConfig()) -> None:
         self.config = config
-        self._rays = display_rays(config.width, config.height, config.vertical_fov_deg)  # (H*W, 3)
+        rays = display_rays(config.width, config.height, config.vertical_fov_deg).reshape(config.height, config.width, 3)
+        # A pixel's ray is (ray_x[col], ray_y[row], -1): rotating it is three broadcast sums, far
+        # cheaper on a CPU than an (H*W, 3) @ (3, 3) matmul.
+        self._ray_x = rays[0, :, 0][None, :]  # (1, W)
+        self._ray_y = rays[:, 0, 1][:, None]  # (H, 1)
+        self._grid = torch.empty(1, config.height, config.width, 2)  # reused sampling grid, NDC of the source
         self._blank = np.zeros((config.height, config.width, 3), np.uint8)
         self._blank.flags.writeable = False
 
@@ -82,11 +87,17 @@ class Compositor:
         h, w = image.shape[:2]
         tan_y = math.tan(math.radians(source_fov_deg) / 2)
         tan_x = tan_y * w / h
-        rotation = torch.from_numpy(np.asarray(relative_rotation, dtype=np.float32))
-        rays = self._rays @ rotation.T  # (H*W, 3) in the generation camera frame
-        depth = (-rays[:, 2]).clamp_min(1e-6)  # rays behind the camera land far outside: clamped to the border
-        grid = torch.stack([rays[:, 0] / depth / tan_x, -rays[:, 1] / depth / tan_y], dim=-1)
-        grid = grid.clamp(-4.0, 4.0).reshape(1, self.config.height, self.config.width, 2)
+        r = [[float(v) for v in row] for row in np.asarray(relative_rotation, dtype=np.float64)]
+        x, y = self._ray_x, self._ray_y
+
+        def rotated(k: int) -> torch.Tensor:  # (H, W) component k of R @ (x, y, -1), generation camera frame
+            return x * r[k][0] + y * r[k][1] - r[k][2]
+
+        depth = (-rotated(2)).clamp_min_(1e-6)  # rays behind the camera land far outside: clamped to the border
+        grid = self._grid
+        torch.div(rotated(0), depth.mul(tan_x), out=grid[0, :, :, 0])
+        torch.div(rotated(1), depth.mul_(-tan_y), out=grid[0, :, :, 1])
+        grid.clamp_(-4.0, 4.0)
         source = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None]  # (1, 3, h, w), a copy
         warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return warped[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
