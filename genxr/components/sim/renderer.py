@@ -1,0 +1,313 @@
+"""Batched ray caster in torch (CPU): the room, boxes, spheres and capsule hands.
+
+One primary ray per pixel from the head pose (see :mod:`genxr.components.sim.camera` for
+the projection conventions), analytic intersections with
+
+* the room: the inside of an axis-aligned box (checkered floor, walls with a wainscot
+  band and a vertical texture, ceiling), tested by every ray,
+* axis-aligned boxes (table, button, pushable box), spheres (ball) and capsules (each
+  hand: one per bone of :data:`~genxr.components.sim.hand.BONES` plus a forearm), tested
+  only by the rays of the screen tiles their bounding sphere can cover (``tile_px``
+  square tiles; the bound is conservative, so binning never loses a hit),
+
+and Lambertian shading under one directional light plus ambient. The nearest hit per
+pixel is found with a scatter-min; ties go to the primitive listed first. Everything is
+float32 and batched over frames, and deterministic for a given batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from genxr.components.sim.camera import PinholeCamera
+from genxr.components.sim.hand import BONES
+
+
+@dataclass(frozen=True)
+class RendererConfig:
+    """Camera, light (direction toward the light, world frame) and the drawn forearm (metres)."""
+
+    width: int = 64
+    height: int = 64
+    vertical_fov_deg: float = 80.0
+    light_direction: tuple[float, float, float] = (0.35, 1.0, 0.45)
+    ambient: float = 0.4
+    forearm_length_m: float = 0.22
+    forearm_radius_m: float = 0.026
+    tile_px: int = 4
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.tile_px, int) and self.tile_px >= 1):
+            raise ValueError(f"tile_px {self.tile_px!r} must be an integer >= 1")
+        if not 0.0 <= self.ambient <= 1.0:
+            raise ValueError(f"ambient {self.ambient} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class RenderBatch:
+    """What to draw for B frames; world frame (STAGE), metres, colours RGB in [0, 1], float32 tensors.
+
+    ``view`` (B, 4, 4) camera-to-world (head pose). Room: ``room_min``/``room_max`` (B, 3),
+    ``floor_colours`` (B, 2, 3) checker colours with square size ``checker_m`` (B,),
+    ``wall_colour``/``stripe_colour`` (B, 3) with the wainscot band below ``stripe_height_m``
+    (B,), ``ceiling_colour`` (B, 3). Objects: ``boxes`` (B, NB, 2, 3) min/max corners with
+    ``box_colours`` (B, NB, 3) and int64 ``box_ids`` (NB,); ``spheres`` (B, NS, 4) centre and
+    radius with ``sphere_colours`` (B, NS, 3) and ``sphere_ids`` (NS,). Hands: ``hand_joints``
+    (B, 2, 26, 3) [left, right] in OpenXR order, ``hand_radii`` (B, 2, 26), ``hand_visible``
+    (B, 2) bool (False: not drawn), ``skin_colour`` (B, 3).
+    """
+
+    view: torch.Tensor
+    room_min: torch.Tensor
+    room_max: torch.Tensor
+    floor_colours: torch.Tensor
+    checker_m: torch.Tensor
+    wall_colour: torch.Tensor
+    stripe_colour: torch.Tensor
+    stripe_height_m: torch.Tensor
+    ceiling_colour: torch.Tensor
+    boxes: torch.Tensor
+    box_colours: torch.Tensor
+    box_ids: torch.Tensor
+    spheres: torch.Tensor
+    sphere_colours: torch.Tensor
+    sphere_ids: torch.Tensor
+    hand_joints: torch.Tensor
+    hand_radii: torch.Tensor
+    hand_visible: torch.Tensor
+    skin_colour: torch.Tensor
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                index = tuple(int(i) for i in torch.nonzero(~torch.isfinite(value))[0])
+                raise ValueError(f"render batch field {name} holds {value[index].item()} at index {index}")
+
+
+@dataclass(frozen=True)
+class RenderOutput:
+    """Per frame: ``rgb`` (B, H, W, 3) uint8; ``depth`` (B, H, W) float32 metres (z-buffer depth);
+    ``hand_mask`` (B, H, W) uint8 (0 none, 1 left, 2 right); ``object_mask`` (B, H, W) uint8
+    object id (0 room; hands cover objects); ``joints_2d`` (B, 2, 26, 2) float32 pixel (u, v)
+    of both hands' joints; ``joints_depth`` (B, 2, 26) float32 metres (<= 0: behind the camera)."""
+
+    rgb: torch.Tensor
+    depth: torch.Tensor
+    hand_mask: torch.Tensor
+    object_mask: torch.Tensor
+    joints_2d: torch.Tensor
+    joints_depth: torch.Tensor
+
+
+_BONE_A, _BONE_B = (torch.tensor(index) for index in np.array(BONES).T)
+_INF = float("inf")
+_NEAR_M = 0.02
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum(-1)
+
+
+def _axis_normal(axis: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Unit normal along ``axis`` (...,) facing against the ray direction ``d`` (..., 3)."""
+    return -torch.nn.functional.one_hot(axis, 3).to(d.dtype) * torch.sign(d)
+
+
+class Renderer:
+    """Renders :class:`RenderBatch` es at the configured resolution."""
+
+    def __init__(self, config: RendererConfig | None = None) -> None:
+        self.config = config or RendererConfig()
+        c = self.config
+        self.camera = PinholeCamera(c.width, c.height, c.vertical_fov_deg)
+        self._rays = self.camera.ray_directions()  # (P, 3) camera frame
+        self._depth_scale = -self._rays[:, 2]  # ray distance -> z-buffer depth
+        light = torch.tensor(c.light_direction, dtype=torch.float32)
+        self._light = light / light.norm()
+        tile = c.tile_px
+        self._tiles = (-(-c.height // tile), -(-c.width // tile))
+        dy, dx = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
+        self._tile_dy, self._tile_dx = dy.reshape(-1), dx.reshape(-1)
+
+    @torch.inference_mode()
+    def render(self, batch: RenderBatch) -> RenderOutput:
+        """Draws every frame of ``batch``."""
+        b, h, w = batch.view.shape[0], self.camera.height, self.camera.width
+        p = h * w
+        rotation, origin = batch.view[:, :3, :3], batch.view[:, :3, 3]
+        directions = self._rays @ rotation.transpose(1, 2)  # (B, P, 3) world
+        t_room, normal, colour = self._room(batch, origin, directions)
+
+        a, bb, radius, capsule_colour, capsule_object, capsule_hand = self._capsules(batch)
+        boxes = batch.boxes
+        ends = self._rect(torch.cat([a, bb], 1), torch.cat([radius, radius], 1), rotation, origin)
+        ends = ends.reshape(b, 2, -1, 4)
+        capsule_rect = torch.cat([ends[:, :, :, 0::2].amin(1), ends[:, :, :, 1::2].amax(1)], -1)[..., [0, 2, 1, 3]]
+        frame_c, prim_c, pixel_c = self._bin(capsule_rect, radius > 0)
+        corners = torch.stack(torch.meshgrid(*[torch.tensor([0, 1])] * 3, indexing="ij"), -1).reshape(8, 3)
+        corner_points = torch.where(corners.bool(), boxes[:, :, None, 1], boxes[:, :, None, 0])  # (B, NB, 8, 3)
+        corner_rects = self._rect(corner_points.reshape(b, -1, 3), torch.zeros(b, corner_points.shape[1] * 8),
+                                  rotation, origin).reshape(b, -1, 8, 4)
+        box_rect = torch.cat([corner_rects[..., 0::2].amin(2), corner_rects[..., 1::2].amax(2)], -1)[..., [0, 2, 1, 3]]
+        frame_b, prim_b, pixel_b = self._bin(box_rect, torch.ones(box_rect.shape[:2], dtype=torch.bool))
+        o_c, o_b = origin[frame_c], origin[frame_b]
+        t_c, n_c = _capsule_hits(directions[frame_c, pixel_c], a[frame_c, prim_c] - o_c, bb[frame_c, prim_c] - o_c,
+                                 radius[frame_c, prim_c])
+        t_b, n_b = _box_hits(directions[frame_b, pixel_b], boxes[frame_b, prim_b, 0] - o_b,
+                             boxes[frame_b, prim_b, 1] - o_b)
+        t_hit = torch.cat([t_b, t_c])
+        flat = torch.cat([frame_b * p + pixel_b, frame_c * p + pixel_c])
+        nearest = t_room.reshape(-1).clone()
+        nearest.scatter_reduce_(0, flat, t_hit, reduce="amin")
+        order = torch.arange(t_hit.numel())
+        wins = (t_hit == nearest[flat]) & (t_hit < t_room.reshape(-1)[flat])
+        winner = torch.full((b * p,), t_hit.numel(), dtype=torch.long)
+        winner.scatter_reduce_(0, flat[wins], order[wins], reduce="amin")
+        pixels = torch.nonzero(winner < t_hit.numel())[:, 0]
+        chosen = winner[pixels]
+
+        normal = normal.reshape(-1, 3)
+        colour = colour.reshape(-1, 3)
+        normal[pixels] = torch.cat([n_b, n_c])[chosen]
+        colour[pixels] = torch.cat([batch.box_colours[frame_b, prim_b], capsule_colour[frame_c, prim_c]])[chosen]
+        object_id = torch.zeros(b * p, dtype=torch.uint8)
+        object_id[pixels] = torch.cat([batch.box_ids[prim_b], capsule_object[prim_c]]).to(torch.uint8)[chosen]
+        hand_mask = torch.zeros(b * p, dtype=torch.uint8)
+        hand_mask[pixels] = torch.cat([torch.zeros_like(prim_b), capsule_hand[prim_c]]).to(torch.uint8)[chosen]
+
+        ambient = self.config.ambient
+        shade = ambient + (1 - ambient) * (normal @ self._light).clamp(min=0.0)
+        rgb = (colour * shade[:, None]).clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+        joints_2d, joints_depth = self.camera.project(batch.hand_joints, batch.view)
+        return RenderOutput(
+            rgb=rgb.reshape(b, h, w, 3),
+            depth=(nearest.reshape(b, p) * self._depth_scale).reshape(b, h, w),
+            hand_mask=hand_mask.reshape(b, h, w), object_mask=object_id.reshape(b, h, w),
+            joints_2d=joints_2d.float(), joints_depth=joints_depth.float(),
+        )
+
+    def _capsules(self, batch: RenderBatch):
+        """Hand bones, forearms and the spheres as capsules: ends (B, K, 3) x 2, radii (B, K), colours
+        (B, K, 3), object ids (K,) and hand labels (K,) (0 none, 1 left, 2 right)."""
+        joints = batch.hand_joints  # (B, 2, 26, 3)
+        wrist, knuckle = joints[:, :, 1], joints[:, :, 12]
+        back = wrist - knuckle
+        forearm = wrist + self.config.forearm_length_m * back / back.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+        start = torch.cat([joints[:, :, _BONE_A], wrist[:, :, None]], 2)  # (B, 2, C, 3)
+        end = torch.cat([joints[:, :, _BONE_B], forearm[:, :, None]], 2)
+        radii = torch.minimum(batch.hand_radii[:, :, _BONE_A], batch.hand_radii[:, :, _BONE_B])
+        radii = torch.cat([radii, torch.full_like(radii[..., :1], self.config.forearm_radius_m)], 2)
+        radii = radii * batch.hand_visible[..., None]
+        b, sides, c = radii.shape
+        spheres = batch.spheres
+        centres = spheres[..., :3]
+        return (
+            torch.cat([centres, start.reshape(b, -1, 3)], 1), torch.cat([centres, end.reshape(b, -1, 3)], 1),
+            torch.cat([spheres[..., 3], radii.reshape(b, -1)], 1),
+            torch.cat([batch.sphere_colours, batch.skin_colour[:, None, :].expand(-1, sides * c, -1)], 1),
+            torch.cat([batch.sphere_ids, torch.zeros(sides * c, dtype=torch.long)]),
+            torch.cat([torch.zeros_like(batch.sphere_ids), torch.arange(1, sides + 1).repeat_interleave(c)]),
+        )
+
+    def _rect(self, centre: torch.Tensor, radius: torch.Tensor, rotation: torch.Tensor, origin: torch.Tensor):
+        """Conservative screen rectangle (u_low, u_high, v_low, v_high), pixels, of spheres ``centre``
+        (B, K, 3), ``radius`` (B, K) (world, m): the projection of their camera-space bounding boxes.
+        A sphere reaching the near plane covers the whole screen; one behind it, nothing."""
+        h, w, f = self.camera.height, self.camera.width, self.camera.focal_px
+        camera = torch.einsum("bji,bkj->bki", rotation, centre - origin[:, None, :])
+        x, y, z = camera[..., 0], camera[..., 1], -camera[..., 2]
+        near, far = (z - radius).clamp(min=_NEAR_M), (z + radius).clamp(min=_NEAR_M)
+        u_low = w / 2 + f * torch.minimum((x - radius) / near, (x - radius) / far)
+        u_high = w / 2 + f * torch.maximum((x + radius) / near, (x + radius) / far)
+        v_low = h / 2 - f * torch.maximum((y + radius) / near, (y + radius) / far)
+        v_high = h / 2 - f * torch.minimum((y - radius) / near, (y - radius) / far)
+        close = z - radius <= _NEAR_M
+        behind = z + radius <= _NEAR_M
+        full = torch.tensor([0.0, float(w), 0.0, float(h)])
+        empty = torch.tensor([1.0, -1.0, 1.0, -1.0])
+        rect = torch.stack([u_low, u_high, v_low, v_high], -1)
+        rect = torch.where(close[..., None], full, rect)
+        return torch.where(behind[..., None], empty, rect)
+
+    def _bin(self, rect: torch.Tensor, live: torch.Tensor):
+        """(frame, primitive, pixel) index triples of the pixels in the screen tiles that rectangles
+        ``rect`` (B, K, 4) (u_low, u_high, v_low, v_high) of ``live`` (B, K) primitives overlap."""
+        h, w, tile = self.camera.height, self.camera.width, self.config.tile_px
+        u_low, u_high, v_low, v_high = rect.unbind(-1)
+        tiles_y, tiles_x = self._tiles
+        ty0 = torch.floor(v_low / tile).clamp(0, tiles_y - 1)
+        ty1 = torch.floor(v_high / tile).clamp(-1, tiles_y - 1)
+        tx0 = torch.floor(u_low / tile).clamp(0, tiles_x - 1)
+        tx1 = torch.floor(u_high / tile).clamp(-1, tiles_x - 1)
+        live = live & (u_high >= 0) & (v_high >= 0) & (u_low < w) & (v_low < h) & (u_low <= u_high)
+        ty = torch.arange(tiles_y, dtype=rect.dtype)[:, None]
+        tx = torch.arange(tiles_x, dtype=rect.dtype)[None, :]
+        covered = (live[..., None, None] & (ty >= ty0[..., None, None]) & (ty <= ty1[..., None, None])
+                   & (tx >= tx0[..., None, None]) & (tx <= tx1[..., None, None]))
+        frame, prim, tile_y, tile_x = torch.nonzero(covered, as_tuple=True)
+        n = self._tile_dy.numel()
+        row = (tile_y * tile)[:, None] + self._tile_dy[None, :]
+        column = (tile_x * tile)[:, None] + self._tile_dx[None, :]
+        inside = ((row < h) & (column < w)).reshape(-1)
+        pixel = (row * w + column).reshape(-1)[inside]
+        return frame.repeat_interleave(n)[inside], prim.repeat_interleave(n)[inside], pixel
+
+    def _room(self, batch: RenderBatch, origin: torch.Tensor, d: torch.Tensor):
+        """Exit of each ray from the room box: distance (B, P), inward normal (B, P, 3), texture colour (B, P, 3)."""
+        wall = torch.where(d > 0, batch.room_max[:, None, :], batch.room_min[:, None, :])
+        t_axes = (wall - origin[:, None, :]) / torch.where(d.abs() > 1e-9, d, torch.full_like(d, 1e-9))
+        t_axes = torch.where(t_axes > 0, t_axes, torch.full_like(t_axes, _INF))
+        t, axis = t_axes.min(-1)
+        point = origin[:, None, :] + t[..., None] * d
+        x, y, z = point.unbind(-1)
+        checker = batch.checker_m[:, None]
+        parity = (torch.floor(x / checker) + torch.floor(z / checker)).remainder(2)[..., None]
+        floor = batch.floor_colours[:, None, 0] + parity * (batch.floor_colours[:, None, 1] - batch.floor_colours[:, None, 0])
+        grain = 0.92 + 0.08 * torch.cos(torch.where(axis == 0, z, x) * 12.0)
+        walls = torch.where((y < batch.stripe_height_m[:, None])[..., None], batch.stripe_colour[:, None, :],
+                            batch.wall_colour[:, None, :]) * grain[..., None]
+        colour = torch.where((axis == 1)[..., None],
+                             torch.where((d[..., 1:2] < 0), floor, batch.ceiling_colour[:, None, :]), walls)
+        return t, _axis_normal(axis, d), colour
+
+
+def _box_hits(d: torch.Tensor, low: torch.Tensor, high: torch.Tensor):
+    """Entry distance (M,) (inf: miss) and outward normal (M, 3) of rays from the origin along ``d`` (M, 3)
+    into axis-aligned boxes ``low``..``high`` (M, 3) (slab method)."""
+    inverse = 1.0 / torch.where(d.abs() > 1e-9, d, torch.full_like(d, 1e-9))
+    t_low, t_high = low * inverse, high * inverse
+    near, axis = torch.minimum(t_low, t_high).max(-1)
+    far = torch.maximum(t_low, t_high).amin(-1)
+    t = torch.where((near <= far) & (near > 0), near, torch.full_like(near, _INF))
+    return t, _axis_normal(axis, d)
+
+
+def _capsule_hits(d: torch.Tensor, pa: torch.Tensor, pb: torch.Tensor, r: torch.Tensor):
+    """Entry distance (M,) (inf: miss) and outward unit normal (M, 3) of rays from the origin along
+    ``d`` (M, 3) into capsules ``pa``-``pb`` (M, 3) of radii ``r`` (M,) (a sphere when ``pa`` = ``pb``).
+
+    Closed form of I. Quilez's ray-capsule intersection with the ray origin at 0.
+    """
+    ba = pb - pa
+    baba, bard = _dot(ba, ba), _dot(ba, d)
+    baoa, rdoa, oaoa = -_dot(ba, pa), -_dot(d, pa), _dot(pa, pa)
+    a = baba - bard * bard
+    b = baba * rdoa - baoa * bard
+    c = baba * oaoa - baoa * baoa - r * r * baba
+    h = b * b - a * c
+    body = (-b - torch.sqrt(h.clamp(min=0.0))) / torch.where(a.abs() > 1e-12, a, torch.full_like(a, 1e-12))
+    y = baoa + body * bard
+    body_hit = (h >= 0) & (y > 0) & (y < baba) & (body > 0)
+    cap_centre = torch.where((y <= 0)[..., None], pa, pb)
+    along = _dot(d, cap_centre)
+    disc = along * along - (_dot(cap_centre, cap_centre) - r * r)
+    cap = along - torch.sqrt(disc.clamp(min=0.0))
+    cap_hit = (h >= 0) & (disc >= 0) & (cap > 0)
+    t = torch.where(body_hit, body, torch.where(cap_hit, cap, torch.full_like(cap, _INF)))
+    point = t[:, None] * d
+    s = (_dot(point - pa, ba) / baba.clamp(min=1e-12)).clamp(0.0, 1.0)
+    normal = (point - pa - s[:, None] * ba) / r.clamp(min=1e-6)[:, None]
+    return t, torch.where(torch.isfinite(t)[:, None], normal, torch.zeros_like(normal))
