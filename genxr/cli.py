@@ -132,6 +132,20 @@ def bench_fold(
     print_json(run(ratio=ratio, repeats=repeats), as_json)
 
 
+@bench_app.command("frameloop")
+def bench_frameloop(
+    seconds: Annotated[float, typer.Option(min=0.5, help="length of the session and of the baseline run")] = 10.0,
+    rate_hz: Annotated[float, typer.Option(min=1, max=240, help="display rate")] = 90.0,
+    resolution: Annotated[int, typer.Option(min=16, max=2048, help="display width = height, pixels")] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """End-to-end session timing (frame time, misses, compositor, motion-to-photon, content latency)
+    against the same loop without a model, measured in the same run."""
+    from genxr.evaluation.benchmarks.frameloop import run
+
+    print_json(run(seconds, rate_hz, resolution), as_json)
+
+
 def print_json(result: dict, compact: bool) -> None:
     """Prints a benchmark's result: one line with ``--json``, indented otherwise."""
     typer.echo(json.dumps(result) if compact else json.dumps(result, indent=2))

@@ -108,3 +108,14 @@ def test_demo_with_invalid_config_exits_2_naming_the_field(monkeypatch):
                                   ["demo", "--source", "kinect"], ["demo", "--source", "replay"]])
 def test_bad_arguments_are_refused(argv):
     assert runner.invoke(app, argv).exit_code != 0
+
+
+def test_bench_frameloop_reports_the_session_against_a_frozen_world_baseline():
+    result = runner.invoke(app, ["bench", "frameloop", "--json", "--seconds", "1", "--resolution", "64"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("frame_time_ms_p99", "deadline_miss_rate", "compositor_ms_p50", "rotational_m2p_ms_p99",
+                "content_latency_ms_p50", "world_model_hz", "avatar_hz", "frame_time_ms_p99_over_baseline"):
+        assert key in report
+    assert report["world_model"] == "ground_truth" and report["frames"] > 0
+    assert 0.0 <= report["deadline_miss_rate"] <= 1.0

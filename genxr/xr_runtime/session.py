@@ -91,7 +91,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                 clock: Clock = MONOTONIC, source: TrackingSource | None = None,
                 world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None = None,
                 on_progress: Callable[[int], None] | None = None) -> SessionResult:
-    """Runs one session for ``seconds`` (default ``config.session.duration_s``) into ``folder``."""
+    """Runs one session for ``seconds`` (default ``config.session.duration_s``) into ``folder``;
+    ``world`` = (name, handler) replaces the default world service."""
     folder = Path(folder)
     _prepare_folder(folder)
     if config.bus.backend != "inproc":
