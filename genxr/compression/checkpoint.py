@@ -9,7 +9,7 @@ config.json::
      "metadata": {...free-form: training recipe, compression report...}}
 
 Loading builds the architecture from ``kwargs``, resizes every tensor whose stored shape
-differs (and the width attributes of Linear/Conv/BatchNorm/LayerNorm/Embedding), restores the
+differs, creates tensors a repair added (a bias on a bias-free layer) (and the width attributes of Linear/Conv/BatchNorm/LayerNorm/Embedding), restores the
 head counts, then loads the weights strictly - so folded and pruned models reload, which
 Torch-Pruning's own ``torch.save`` of the pickled module does not offer portably.
 """
@@ -90,15 +90,15 @@ _WIDTHS = {
 
 
 def _resize(model: nn.Module, name: str, shape: tuple[int, ...]) -> None:
-    """Replaces tensor ``name`` by an empty one of ``shape`` if it differs; updates width attributes."""
+    """Replaces tensor ``name`` by an empty one of ``shape`` if it differs or is None; updates widths."""
     owner_name, _, attr = name.rpartition(".")
     owner = model.get_submodule(owner_name)
     current = getattr(owner, attr)
-    if current is None or tuple(current.shape) == shape:
+    if current is not None and tuple(current.shape) == shape:
         return
-    fresh = torch.empty(shape, dtype=current.dtype)
-    if isinstance(current, nn.Parameter):
-        setattr(owner, attr, nn.Parameter(fresh, requires_grad=current.requires_grad))
+    fresh = torch.empty(shape, dtype=current.dtype if current is not None else torch.float32)
+    if current is None or isinstance(current, nn.Parameter):
+        setattr(owner, attr, nn.Parameter(fresh, requires_grad=current is None or current.requires_grad))
     else:
         owner.register_buffer(attr, fresh)
     if attr == "weight" and type(owner) in _WIDTHS:

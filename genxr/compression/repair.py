@@ -84,7 +84,8 @@ class ExpectedActivation:
 
     Built before merging (it reads the original weights); ``apply`` after merging, before
     pruning. ``reason`` is set (and ``apply`` does nothing) when the group does not have the
-    form norm -> linear producer(s) -> activation (or SiLU gate * up) -> linear consumer with bias.
+    form norm -> linear producer(s) -> activation (or SiLU gate * up) -> linear consumer. A
+    bias-free consumer (LLaMA's down_proj) is given a bias; checkpoints record and restore it.
     """
 
     def __init__(self, graph, model: nn.Module, group: ChannelGroup) -> None:
@@ -96,9 +97,6 @@ class ExpectedActivation:
             self.reason = "not a linear -> activation -> linear group"
             return
         self.consumer = model.get_submodule(consumers[0].name)
-        if self.consumer.bias is None:
-            self.reason = f"consumer {consumers[0].name!r} has no bias"
-            return
         self.modules = [model.get_submodule(p.name) for p in producers]
         self.rows = {id(module): p.index[:, 0] for module, p in zip(self.modules, producers)}
         norm = _preceding_norm(graph, model, self.modules[0])
@@ -149,6 +147,8 @@ class ExpectedActivation:
         if self.reason:
             return False
         after = self.consumer.weight.detach().double()[:, self.index[keep]] @ self.expected()[keep]
+        if self.consumer.bias is None:
+            self.consumer.bias = nn.Parameter(torch.zeros(self.consumer.out_features, dtype=self.consumer.weight.dtype))
         self.consumer.bias.data += (self.before - after).to(self.consumer.bias.dtype)
         return True
 

@@ -76,10 +76,16 @@ def test_expected_activation_correction_reduces_mean_output_shift(gated):
     assert shift_fixed < 0.5 * shift_plain
 
 
-def test_expected_activation_needs_a_consumer_bias(tiny):
+def test_expected_activation_adds_a_bias_to_bias_free_consumers_and_reloads(tiny, tmp_path):
+    from genxr.compression.checkpoint import load_checkpoint, save_checkpoint
+
     model, x = tiny("llama")
-    _, report = fold(model, x, 0.5, repair="expected-activation")
-    assert all(g.repair == "" for g in report.groups)
+    folded, report = fold(model, x, 0.5, repair="expected-activation")
+    assert [g.repair for g in report.groups if g.kind == "channels"] == ["expected-activation"] * 2
+    assert folded.blocks[0].mlp.down_proj.bias is not None
+    save_checkpoint(folded, tmp_path)
+    loaded, _ = load_checkpoint(tmp_path)
+    assert torch.equal(loaded(x), folded(x))
 
 
 def test_fold_ar_predicts_the_merged_variance():
