@@ -36,6 +36,9 @@ from genxr.compression.cli import compress_app, fold_command, prune_command  # n
 app.add_typer(compress_app, name="compress")
 app.command("fold")(fold_command)
 app.command("prune")(prune_command)
+from genxr.components.sim.cli import app as sim_app  # noqa: E402  (no torch at import)
+
+app.add_typer(sim_app, name="sim")
 
 console = Console(stderr=True)
 
@@ -144,6 +147,17 @@ def bench_frameloop(
     from genxr.evaluation.benchmarks.frameloop import run
 
     print_json(run(seconds, rate_hz, resolution), as_json)
+
+
+@bench_app.command("sim")
+def bench_sim(
+    frames: Annotated[int, typer.Option(min=1, help="frames per render measurement")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Simulator throughput: renderer frames/s at 64x64 (batched, single) and 256x256, TrackingFrames/s."""
+    from genxr.evaluation.benchmarks.sim import run
+
+    print_json(run(frames), as_json)
 
 
 def print_json(result: dict, compact: bool) -> None:
