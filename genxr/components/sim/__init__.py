@@ -1,42 +1,47 @@
-"""Ground-truth egocentric world simulator and scripted users (the simulated tracking source).
+"""Simulators that generate ground-truth data for genxr models.
 
-Conventions: OpenXR - right-handed, +X right, +Y up, -Z forward; the world is STAGE space
-(floor at y = 0); cameras look down their -Z; metres, radians, integer nanoseconds.
-See docs/simulator.md.
+This package is the ground-truth egocentric world simulator and its scripted users (the
+simulated tracking source of a session); ``conversation/`` simulates conversations for
+the avatar. Conventions: OpenXR - right-handed, +X right, +Y up, -Z forward; the world is
+STAGE space (floor at y = 0); cameras look down their -Z; metres, radians, integer
+nanoseconds. See docs/simulator.md.
 
-Public API:
+Public API (imported lazily, so ``genxr --help`` does not load torch):
 
-* :class:`ScriptedUser` - seeded behaviours emitting :class:`~genxr.platform.messages.TrackingFrame`
-  at ``rate_hz`` plus per-frame ground truth (:class:`SimStep`).
-* :class:`HandModel`, :data:`ARTICULATION_NAMES`, :data:`ARTICULATION_LIMITS`, :data:`GRIPS`,
-  :func:`openxr_to_mano21`, :func:`mano21_to_openxr` - the articulated hand.
+* :class:`ScriptedUser`, :class:`SimStep`, :class:`TrackingNoise` - seeded behaviours
+  emitting :class:`~genxr.platform.messages.TrackingFrame` at ``rate_hz`` with per-frame
+  ground truth; :data:`BEHAVIOURS`, :func:`parse_behaviours`.
+* :class:`HandModel`, :class:`HandPose`, :data:`ARTICULATION_NAMES`, :data:`ARTICULATION_LIMITS`,
+  :data:`GRIPS`, :func:`openxr_to_mano21`, :func:`mano21_to_openxr` - the articulated hand.
 * :class:`Scene`, :class:`SceneState`, :data:`OBJECT_NAMES` - room, objects, contacts.
-* :class:`Renderer`, :class:`RendererConfig`, :class:`PinholeCamera` - batched torch ray caster.
-* :func:`record_episode`, :func:`write_dataset`, :class:`SimClips` - episodes as arrays, data sets on disk.
+* :class:`Renderer`, :class:`RendererConfig`, :class:`RenderBatch`, :class:`PinholeCamera` - the ray caster.
+* :func:`record_episode`, :func:`write_dataset`, :class:`DatasetConfig`, :class:`SimClips` - data sets.
 """
 
-from genxr.components.sim.behaviours import BEHAVIOURS, UnknownBehaviourError, parse_behaviours
-from genxr.components.sim.camera import PinholeCamera
-from genxr.components.sim.episode import FIELDS, record_episode, render_batch
-from genxr.components.sim.hand import (
-    ARTICULATION_LIMITS,
-    ARTICULATION_NAMES,
-    GRIPS,
-    ArticulationError,
-    HandModel,
-    HandModelConfig,
-    HandPose,
-)
-from genxr.components.sim.mano import MANO21_JOINT_NAMES, mano21_to_openxr, openxr_to_mano21
-from genxr.components.sim.renderer import RenderBatch, Renderer, RendererConfig, RenderOutput
-from genxr.components.sim.scene import OBJECT_NAMES, Scene, SceneConfig, SceneState
-from genxr.components.sim.tracking import TrackingNoise
-from genxr.components.sim.user import ScriptedUser, SimStep
+from __future__ import annotations
 
-__all__ = [
-    "ARTICULATION_LIMITS", "ARTICULATION_NAMES", "BEHAVIOURS", "FIELDS", "GRIPS", "MANO21_JOINT_NAMES",
-    "OBJECT_NAMES", "ArticulationError", "HandModel", "HandModelConfig", "HandPose", "PinholeCamera",
-    "RenderBatch", "RenderOutput", "Renderer", "RendererConfig", "Scene", "SceneConfig", "SceneState",
-    "ScriptedUser", "SimStep", "TrackingNoise", "UnknownBehaviourError", "mano21_to_openxr",
-    "openxr_to_mano21", "parse_behaviours", "record_episode", "render_batch",
-]
+import importlib
+
+_EXPORTS = {
+    **dict.fromkeys(("ScriptedUser", "SimStep"), "genxr.components.sim.user"),
+    "TrackingNoise": "genxr.components.sim.tracking",
+    **dict.fromkeys(("BEHAVIOURS", "UnknownBehaviourError", "parse_behaviours"), "genxr.components.sim.behaviours"),
+    **dict.fromkeys(("HandModel", "HandModelConfig", "HandPose", "ARTICULATION_NAMES", "ARTICULATION_LIMITS",
+                     "GRIPS", "ArticulationError"), "genxr.components.sim.hand"),
+    **dict.fromkeys(("MANO21_JOINT_NAMES", "openxr_to_mano21", "mano21_to_openxr"), "genxr.components.sim.mano"),
+    **dict.fromkeys(("Scene", "SceneConfig", "SceneState", "OBJECT_NAMES"), "genxr.components.sim.scene"),
+    **dict.fromkeys(("Renderer", "RendererConfig", "RenderBatch", "RenderOutput"), "genxr.components.sim.renderer"),
+    "PinholeCamera": "genxr.components.sim.camera",
+    **dict.fromkeys(("FIELDS", "record_episode", "render_batch"), "genxr.components.sim.episode"),
+    **dict.fromkeys(("DatasetConfig", "DatasetError", "write_dataset", "read_manifest"),
+                    "genxr.components.sim.dataset"),
+    "SimClips": "genxr.components.sim.clips",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'genxr.components.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
