@@ -27,10 +27,11 @@ train_app = typer.Typer(help="Train models: genxr train <model> --preset tiny|cp
 app.add_typer(train_app, name="train")
 eval_app = typer.Typer(help="Evaluate models on held-out data. Each prints one JSON object on stdout.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-from genxr.components.avatar.cli import avatar_app, train as train_avatar  # noqa: E402  (no torch at import)
+from genxr.components.avatar.cli import avatar_app, evaluate as eval_avatar, train as train_avatar  # noqa: E402  (no torch at import)
 
 app.add_typer(avatar_app, name="avatar")
 train_app.command("avatar")(train_avatar)
+eval_app.command("avatar")(eval_avatar)
 from genxr.compression.cli import compress_app, fold_command, prune_command  # noqa: E402  (no torch at import)
 
 app.add_typer(compress_app, name="compress")
@@ -158,6 +159,19 @@ def bench_sim(
     from genxr.evaluation.benchmarks.sim import run
 
     print_json(run(frames), as_json)
+
+
+@bench_app.command("avatar")
+def bench_avatar(
+    preset: Annotated[str, typer.Option(help="shipped checkpoint to run")] = "cpu",
+    seconds: Annotated[float, typer.Option(min=1.0, help="seconds of motion streamed per measurement")] = 20.0,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads (2 = the target machine)")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Streamed avatar motion frames per second against the non-causal window baseline, same run."""
+    from genxr.evaluation.benchmarks.avatar import run
+
+    print_json(run(preset, seconds, threads), as_json)
 
 
 def print_json(result: dict, compact: bool) -> None:

@@ -30,3 +30,50 @@ def dataset(
         manifest = write_dataset(out, conversations, seconds, seed, shard_size,
                                  progress=lambda done: bar.update(done - bar.n))
     typer.echo(f"wrote {manifest['conversations']} conversations in {len(manifest['shards'])} shards to {out}/", err=True)
+
+
+def train(
+    preset: Annotated[str, typer.Option(help="tiny (seconds, smoke test), cpu (~15 min on 2 cores) or gpu")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="checkpoint directory (default: the shipped one for the preset)")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
+) -> None:
+    """Train the avatar (motion VAE, latent generator, spatial ablation, non-causal baseline)."""
+    import time
+
+    import torch
+
+    from genxr.components.avatar.checkpoint import save_checkpoint, shipped_checkpoint
+    from genxr.components.avatar.train import TRAINING_PRESETS, train_avatar
+
+    if preset not in TRAINING_PRESETS:
+        typer.echo(f"unknown preset {preset!r}; choose one of {sorted(TRAINING_PRESETS)}", err=True)
+        raise typer.Exit(2)
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    models, summary = train_avatar(TRAINING_PRESETS[preset], progress=lambda text: typer.echo(text, err=True))
+    summary["train_seconds"] = round(time.perf_counter() - started, 1)
+    directory = save_checkpoint(out or shipped_checkpoint(preset), models, summary)
+    typer.echo(f"saved {directory}/ in {summary['train_seconds']} s; final losses {summary['final_loss']}", err=True)
+
+
+def evaluate(
+    preset: Annotated[str, typer.Option(help="shipped checkpoint to evaluate")] = "cpu",
+    checkpoint: Annotated[Path | None, typer.Option(help="checkpoint directory (overrides --preset)")] = None,
+    conversations: Annotated[int, typer.Option(min=1, help="held-out conversations")] = 8,
+    seconds: Annotated[float, typer.Option(min=2.0, help="length of each held-out conversation")] = 30.0,
+    plots: Annotated[Path | None, typer.Option(help="directory for the dial plot, facing plot and clip")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Metrics of the avatar streamed over held-out simulated conversations."""
+    from genxr.cli import print_json
+    from genxr.components.avatar.checkpoint import CheckpointError, shipped_checkpoint
+    from genxr.components.avatar.evaluate import EvalConfig, evaluate_with_threads
+
+    try:
+        result = evaluate_with_threads(checkpoint or shipped_checkpoint(preset),
+                                       EvalConfig(conversations=conversations, seconds=seconds), plots, threads)
+    except CheckpointError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    print_json(result, as_json)

@@ -30,6 +30,7 @@ JOINT_NAMES: tuple[str, ...] = (
     "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
     "left_wrist", "right_wrist",
 )
+AVATAR_JOINTS = 22
 PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
 JOINT = {name: index for index, name in enumerate(JOINT_NAMES)}
 UPPER_BODY: tuple[int, ...] = tuple(JOINT[n] for n in (

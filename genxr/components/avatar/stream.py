@@ -1,0 +1,225 @@
+"""Streaming avatar: ``AvatarStream.reset(...)`` then ``.step(user_pose, audio_chunks)``
+returns the next chunk of ``stride`` motion frames (4 frames = 133 ms at 30 fps).
+
+State is bounded for arbitrarily long sessions: KV caches of plain tensors trimmed to
+the transformers' windows, the last user position, and per-speaker audio kept only for
+the frames not yet consumed (at most :data:`AUDIO_HORIZON_S`).
+
+Each step: features of the chunk's frames (both speakers' audio, the user's head in the
+avatar frame interpolated from the previous step's position, a tracked flag), then
+``euler_steps`` Euler steps of the latent generator on one token with classifier-free
+guidance on the gaze score (conditional and unconditional rows in one batch of 2), one
+pass at s = 0 that writes the token to the cache, and one VAE-decoder step.
+
+:class:`WindowBaseline` is the non-causal comparison of the same size: at each step it
+regenerates the whole window of latents from noise with bidirectional attention and
+decodes the whole window without a cache, then returns its last chunk.
+
+Frames: inputs are in the session's reference space (OpenXR) and converted through the
+stream's :class:`AgentPlacement`; :class:`MotionChunk` is in the avatar frame;
+:func:`to_avatar_motion` converts it to an :class:`AvatarMotion` in the reference space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.signal import resample_poly
+
+from genxr.components import flow_matching as fm
+from genxr.components.avatar import skeleton as sk
+from genxr.components.avatar.features import FPS, SAMPLE_RATE_HZ, SILENCE_LOG_ENERGY, speaker_features, split_motion, user_features
+from genxr.components.avatar.frames import AgentPlacement
+from genxr.components.avatar.generator import LatentGenerator
+from genxr.components.avatar.vae import MotionVAE
+from genxr.platform.messages import AudioChunk, AvatarMotion, AvatarRequest, Pose
+
+AUDIO_HORIZON_S = 10.0
+DEFAULT_USER_HEAD = np.array([0.0, 1.65, 1.5])
+"""Where the user is assumed to be (avatar frame, metres) until tracking first reports them."""
+
+
+@dataclass(frozen=True)
+class MotionChunk:
+    """``rotations_6d`` (S, 22, 6) float32 local rotations, ``root_translation`` (S, 3) float32
+    metres, both in the avatar frame; frame 0 is at ``start_time_ns``, then 1/30 s apart."""
+
+    rotations_6d: np.ndarray
+    root_translation: np.ndarray
+    start_time_ns: int
+
+
+class _AudioTrack:
+    """One speaker's 16 kHz samples addressed by absolute sample index; unwritten samples are silence."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.samples = np.zeros(0, dtype=np.float32)
+        self.previous_log_energy = SILENCE_LOG_ENERGY
+
+    def write(self, first_sample: int, samples: np.ndarray) -> None:
+        start = max(first_sample, self.offset)
+        samples = samples[start - first_sample:]
+        end = start + len(samples)
+        if end - self.offset > int(AUDIO_HORIZON_S * SAMPLE_RATE_HZ):
+            raise ValueError(f"audio reaches {(end - self.offset) / SAMPLE_RATE_HZ:.1f} s ahead of the stream; "
+                             f"at most {AUDIO_HORIZON_S} s may be buffered")
+        if end - self.offset > len(self.samples):
+            self.samples = np.concatenate([self.samples, np.zeros(end - self.offset - len(self.samples), np.float32)])
+        self.samples[start - self.offset:end - self.offset] = samples
+
+    def features(self, first_frame: int, frames: int) -> np.ndarray:
+        """(frames, 3) features; drops the samples they consumed."""
+        first = first_frame * SAMPLE_RATE_HZ // FPS
+        last = (first_frame + frames) * SAMPLE_RATE_HZ // FPS
+        window = np.zeros(last - first, dtype=np.float32)
+        have = self.samples[max(first - self.offset, 0):last - self.offset]
+        window[:len(have)] = have
+        out, self.previous_log_energy = speaker_features(window, first_frame, frames, self.previous_log_energy)
+        self.samples = self.samples[max(last - self.offset, 0):]
+        self.offset = last
+        return out
+
+
+class AvatarStream:
+    """Causal streaming avatar over a trained ``vae`` and causal ``generator``."""
+
+    def __init__(self, vae: MotionVAE, generator: LatentGenerator, euler_steps: int = 4, shift: float = 1.0) -> None:
+        if not generator.config.causal:
+            raise ValueError("AvatarStream needs a causal generator; use WindowBaseline for the non-causal one")
+        self.vae, self.generator = vae.eval(), generator.eval()
+        self.stride = vae.config.stride
+        self.sigmas = fm.euler_sigmas(euler_steps, shift).tolist()
+        self.reset()
+
+    def reset(self, start_time_ns: int = 0, seed: int = 0, guidance_scale: float = 1.0,
+              gaze_target: float | None = None, placement: AgentPlacement | None = None) -> None:
+        """Starts a session: frame 0 at ``start_time_ns``. ``gaze_target`` in [0, 1] is the eye-contact
+        score to steer toward (default: the training mean); ``guidance_scale`` its CFG scale."""
+        self.start_time_ns = start_time_ns
+        self.placement = placement or AgentPlacement()
+        self.guidance_scale = guidance_scale
+        self.gaze_target = float(self.generator.gaze_mean) if gaze_target is None else gaze_target
+        self.noise = torch.Generator().manual_seed(seed)
+        self.frame = 0
+        self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
+        self.user_head: np.ndarray | None = None
+        self.generator_cache = None
+        self.decoder_cache = None
+
+    def _write_audio(self, chunks: Sequence[AudioChunk]) -> None:
+        for chunk in chunks:
+            samples = np.asarray(chunk.samples, dtype=np.float32)
+            if samples.ndim != 1:
+                raise ValueError(f"audio chunk of {chunk.speaker} must be mono (n,), got shape {samples.shape}")
+            if chunk.sample_rate_hz != SAMPLE_RATE_HZ:
+                gcd = np.gcd(chunk.sample_rate_hz, SAMPLE_RATE_HZ)
+                samples = resample_poly(samples, SAMPLE_RATE_HZ // gcd, chunk.sample_rate_hz // gcd).astype(np.float32)
+            first = round((chunk.start_time_ns - self.start_time_ns) * SAMPLE_RATE_HZ / 1e9)
+            self.audio[chunk.speaker].write(first, samples)
+
+    def _user_rows(self, user_pose: Pose | np.ndarray | None) -> np.ndarray:
+        """(S, 9) user features for this chunk from a pose (or a (3,) reference-space position)."""
+        position = None
+        if user_pose is not None:
+            raw = np.asarray(user_pose.position if isinstance(user_pose, Pose) else user_pose, dtype=np.float64)
+            if raw.shape != (3,):
+                raise ValueError(f"user position must have shape (3,), got {raw.shape}")
+            position = self.placement.to_avatar(raw) if np.isfinite(raw).all() else None
+        previous = DEFAULT_USER_HEAD if self.user_head is None else self.user_head
+        tracked = position is not None
+        current = position if tracked else previous
+        if self.user_head is None:
+            previous = current
+        fractions = np.arange(1, self.stride + 1)[:, None] / self.stride
+        path = np.concatenate([[previous], previous + (current - previous) * fractions])
+        rows = user_features(path, np.full(self.stride + 1, tracked))[1:]
+        self.user_head = current
+        return rows
+
+    def _conditions(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk]) -> torch.Tensor:
+        """(2, 1, width) condition rows: gaze score kept, then dropped."""
+        self._write_audio(audio_chunks)
+        audio = np.concatenate([self.audio[s].features(self.frame, self.stride) for s in ("user", "agent")], axis=1)
+        user = self._user_rows(user_pose)
+        audio_t = torch.from_numpy(audio)[None].expand(2, -1, -1)
+        user_t = torch.from_numpy(user)[None].expand(2, -1, -1)
+        gaze = torch.full((2, 1), self.gaze_target)
+        return self.generator.condition(audio_t, user_t, gaze, torch.tensor([True, False]))
+
+    def _latent(self, condition: torch.Tensor) -> torch.Tensor:
+        """One chunk's latent (1, 1, D), generated and written to the generator cache."""
+        x = torch.randn((1, 1, self.generator.config.latent_dim), generator=self.noise)
+        for s, s_next in zip(self.sigmas[:-1], self.sigmas[1:]):
+            velocity, _ = self.generator.step(x.expand(2, -1, -1), s, condition, self.generator_cache)
+            x = fm.euler_step(x, fm.guided_velocity(velocity[1:], velocity[:1], self.guidance_scale), s, s_next)
+        _, self.generator_cache = self.generator.step(x.expand(2, -1, -1), 0.0, condition, self.generator_cache)
+        return x * self.generator.latent_std + self.generator.latent_mean
+
+    def _chunk(self, features: torch.Tensor) -> MotionChunk:
+        rotations, root = split_motion(features.numpy().astype(np.float64))
+        chunk = MotionChunk(sk.matrix_to_rot6d(sk.rot6d_to_matrix(rotations)).astype(np.float32),
+                            root.astype(np.float32), self.start_time_ns + round(self.frame * 1e9 / FPS))
+        self.frame += self.stride
+        return chunk
+
+    @torch.inference_mode()
+    def step(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()) -> MotionChunk:
+        """The next ``stride`` frames. ``user_pose``: the user's head in the reference space, or None /
+        a NaN position while tracking is lost (the last position is held and flagged untracked).
+        ``audio_chunks`` may cover any time span from the stream start on; other sample rates are
+        resampled to 16 kHz, and frames without audio count as silence."""
+        condition = self._conditions(user_pose, audio_chunks)
+        frames, self.decoder_cache = self.vae.decode_step(self._latent(condition), self.decoder_cache)
+        return self._chunk(frames[0])
+
+
+class WindowBaseline(AvatarStream):
+    """Non-causal baseline: regenerates the generator's whole window each step (no caches)."""
+
+    def __init__(self, vae: MotionVAE, generator: LatentGenerator, euler_steps: int = 4, shift: float = 1.0) -> None:
+        if generator.config.causal:
+            raise ValueError("WindowBaseline needs a non-causal generator")
+        self.vae, self.generator = vae.eval(), generator.eval()
+        self.stride = vae.config.stride
+        self.sigmas = fm.euler_sigmas(euler_steps, shift).tolist()
+        self.window = generator.config.transformer.window
+        self.reset()
+
+    def reset(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().reset(*args, **kwargs)
+        self.conditions: list[torch.Tensor] = []
+
+    @torch.inference_mode()
+    def step(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()) -> MotionChunk:
+        self.conditions = (self.conditions + [self._conditions(user_pose, audio_chunks)])[-self.window:]
+        condition = torch.cat(self.conditions, 1)
+        x = torch.randn((1, condition.shape[1], self.generator.config.latent_dim), generator=self.noise)
+        for s, s_next in zip(self.sigmas[:-1], self.sigmas[1:]):
+            velocity = self.generator.window_velocity(x.expand(2, -1, -1), s, condition)
+            x = fm.euler_step(x, fm.guided_velocity(velocity[1:], velocity[:1], self.guidance_scale), s, s_next)
+        latents = x * self.generator.latent_std + self.generator.latent_mean
+        frames = self.vae.decode(latents)
+        return self._chunk(frames[0, -self.stride:])
+
+
+def to_avatar_motion(chunk: MotionChunk, placement: AgentPlacement, session_id: str, request_id: int) -> AvatarMotion:
+    """The chunk as an :class:`AvatarMotion` in the reference space (root rotation and translation converted)."""
+    rotations = sk.rot6d_to_matrix(chunk.rotations_6d.astype(np.float64))
+    rotations[:, 0] = placement.root_rotation_to_reference(rotations[:, 0])
+    return AvatarMotion(session_id=session_id, request_id=request_id, start_time_ns=chunk.start_time_ns, fps=FPS,
+                        rotations_6d=sk.matrix_to_rot6d(rotations).astype(np.float32),
+                        root_translation=placement.to_reference(chunk.root_translation).astype(np.float32))
+
+
+def serve_request(stream: AvatarStream, request: AvatarRequest) -> AvatarMotion:
+    """One bus request -> one step of ``stream`` (one stream per session; the caller keeps it).
+    ``request.eye_contact`` sets the guidance scale of the gaze score when given."""
+    if request.eye_contact is not None:
+        stream.guidance_scale = request.eye_contact
+    audio = [chunk for chunk in (request.user_audio, request.agent_audio) if chunk is not None]
+    chunk = stream.step(request.user_head, audio)
+    return to_avatar_motion(chunk, stream.placement, request.session_id, request.request_id)
