@@ -1,21 +1,32 @@
-"""Session recordings that survive crashes, and the source that replays them.
+"""Session recordings that survive crashes and SIGKILL, their repair, and the source that replays them.
 
 A recording is a folder:
 
-* ``tracking.msgpack`` - every :class:`TrackingFrame` of the session as a stream of
-  records, each a 4-byte little-endian length followed by the message's msgpack bytes
-  (:func:`genxr.platform.messages.encode`). Appended and flushed as the session runs, so a
-  crash loses at most the record being written.
-* ``events.jsonl`` - one :class:`SessionEvent` per line (JSON), flushed per event.
+* ``records.chunks`` - every message of the session (:class:`TrackingFrame`,
+  :class:`SessionEvent` and, when the caller adds them, :class:`DisplayFrame` /
+  :class:`WorldFrame` images) in an append-only sequence of chunks. A chunk is a 24-byte
+  header - magic ``b"GXRC"``, chunk sequence number, record count, payload length, CRC32 of
+  the payload, CRC32 of the previous 20 header bytes (all little-endian uint32) - followed by
+  its payload: records, each a little-endian uint32 length and the message's msgpack bytes
+  (:func:`genxr.platform.messages.encode`).
 * ``manifest.json`` - written at start with ``complete: false`` and rewritten atomically
-  (temp file + rename) on a clean close with ``complete: true`` and the counts.
+  (temp file + fsync + rename) on a clean close with ``complete: true`` and the counts.
 
-:func:`read_recording` reads every whole record; a half-written last record (a crash
-mid-write) is reported in ``truncated_bytes`` and skipped, never silently mixed in. A
-corrupt record in the middle is an error naming its byte offset.
+The recorder keeps records in memory until ``flush_interval_s`` of session time (on its
+clock; default 0.5 s) has passed since the last chunk, then writes them as one chunk and
+fsyncs the file. A process killed at any point (SIGKILL, power loss) therefore loses at most
+the records of the last ``flush_interval_s`` plus one frame; every earlier chunk is intact
+on disk, and the chunk being written when it died is a torn tail.
+
+:func:`read_recording` returns the records of every intact chunk and reports a torn tail in
+``truncated_bytes`` and ``notes``; a chunk that fails its checksum while intact chunks follow
+it (damage, not a crash) is a :class:`RecordingError` naming its byte offset.
+:func:`verify_recording` reports the same without raising, and :func:`recover_recording`
+saves a torn tail to a side file and truncates the chunk file to its last intact chunk;
+it never truncates intact chunks.
 
 Hand-written rather than MCAP or rosbag: both need a schema registry and a reader library
-for a stream that is one message type, and neither writes genxr's exact msgpack bytes.
+for a stream of a few message types, and neither writes genxr's exact msgpack bytes.
 """
 
 from __future__ import annotations
@@ -23,82 +34,247 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterator
+import threading
+import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from genxr.platform.clock import MONOTONIC, Clock
-from genxr.platform.messages import MAX_MESSAGE_BYTES, SessionEvent, TrackingFrame, decode, encode
+from genxr.platform.messages import (
+    MAX_MESSAGE_BYTES,
+    DisplayFrame,
+    Message,
+    SessionEvent,
+    TrackingFrame,
+    WorldFrame,
+    decode,
+    encode,
+)
 from genxr.xr_runtime.timing import FrameTiming
 
-TRACKING_FILE = "tracking.msgpack"
-EVENTS_FILE = "events.jsonl"
+CHUNKS_FILE = "records.chunks"
 MANIFEST_FILE = "manifest.json"
+CHUNK_MAGIC = b"GXRC"
+_HEADER = struct.Struct("<4sIIIII")  # magic, sequence, record count, payload bytes, payload crc32, header crc32
 _LENGTH = struct.Struct("<I")
+HEADER_BYTES = _HEADER.size
 
 
 class RecordingError(ValueError):
-    """A recording that cannot be read; the message names the file and byte offset."""
+    """A recording that cannot be read or repaired; the message names the file and byte offset."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, body: Any) -> None:
-    """Writes ``body`` as JSON to ``path`` through a temp file and a rename."""
+    """Writes ``body`` as JSON to ``path`` through a temp file, fsync and a rename."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as handle:
         json.dump(body, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def chunk_bytes(sequence: int, records: list[bytes]) -> bytes:
+    """One chunk (header + payload) holding ``records`` (encoded messages)."""
+    payload = b"".join(_LENGTH.pack(len(r)) + r for r in records)
+    head = struct.pack("<4sIIII", CHUNK_MAGIC, sequence, len(records), len(payload), zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
 class Recorder:
-    """Appends a session's tracking frames and events to a recording folder (see module docstring)."""
+    """Appends a session's messages to a recording folder in checksummed, fsync'd chunks
+    (see the module docstring). ``fsync_ns`` and ``bytes_written`` count the cost."""
 
-    def __init__(self, folder: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
-                 flush_every: int = 9) -> None:
+    def __init__(self, folder: str | os.PathLike[str], metadata: dict[str, Any] | None = None, *,
+                 flush_interval_s: float = 0.5, clock: Clock = MONOTONIC) -> None:
+        if not 0 < flush_interval_s <= 1.0:
+            raise ValueError(f"flush_interval_s must be in (0, 1] seconds, got {flush_interval_s}")
         self.folder = Path(folder)
         self.metadata = dict(metadata or {})
-        self.flush_every = flush_every
+        self.flush_interval_ns = round(flush_interval_s * 1e9)
+        self.clock = clock
         self.frames = 0
         self.events = 0
-        self._tracking = None
-        self._events = None
+        self.images = 0
+        self.chunks = 0
+        self.bytes_written = 0
+        self.fsync_ns = 0
+        self._pending: list[bytes] = []
+        self._last_commit_ns = 0
+        self._fd: int | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Recorder:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.folder / MANIFEST_FILE, {"complete": False, **self.metadata})
-            self._tracking = open(self.folder / TRACKING_FILE, "wb")
-            self._events = open(self.folder / EVENTS_FILE, "w")
+            self._fd = os.open(self.folder / CHUNKS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+            _fsync_dir(self.folder)
         except OSError as err:
-            raise OSError(f"cannot write the recording folder {str(self.folder)!r}: {err.strerror or err}") from err
+            raise OSError(err.errno, f"cannot write the recording folder {str(self.folder)!r}: "
+                                     f"{err.strerror or err}") from err
+        self._last_commit_ns = self.clock.now_ns()
         return self
 
+    def _add(self, message: Message) -> None:
+        if self._fd is None:
+            raise RecordingError(f"{self.folder}: the recorder is not open (use it as a context manager)")
+        payload = encode(message)
+        with self._lock:
+            self._pending.append(payload)
+            if self.clock.now_ns() - self._last_commit_ns >= self.flush_interval_ns:
+                self._commit()
+
     def add_frame(self, frame: TrackingFrame) -> None:
-        payload = encode(frame)
-        self._tracking.write(_LENGTH.pack(len(payload)) + payload)
+        self._add(frame)
         self.frames += 1
-        if self.frames % self.flush_every == 0:
-            self._tracking.flush()
 
     def add_event(self, event: SessionEvent) -> None:
-        self._events.write(event.model_dump_json() + "\n")
-        self._events.flush()
+        self._add(event)
         self.events += 1
+
+    def add_image(self, image: DisplayFrame | WorldFrame) -> None:
+        """Records a displayed or generated image (the optional image stream)."""
+        self._add(image)
+        self.images += 1
+
+    def flush(self) -> None:
+        """Writes and fsyncs the pending records now, as one chunk."""
+        with self._lock:
+            self._commit()
+
+    def _commit(self) -> None:
+        self._last_commit_ns = self.clock.now_ns()
+        if not self._pending:
+            return
+        data = chunk_bytes(self.chunks, self._pending)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            start = time.perf_counter_ns()
+            os.fsync(self._fd)
+            self.fsync_ns += time.perf_counter_ns() - start
+        except OSError as err:
+            raise OSError(err.errno, f"cannot append to the recording {str(self.folder / CHUNKS_FILE)!r}: "
+                                     f"{err.strerror or err}; the {self.chunks} chunks written before are intact "
+                                     f"({len(self._pending)} records of this chunk are lost)") from err
+        self.chunks += 1
+        self.bytes_written += len(data)
+        self._pending = []
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        for handle in (self._tracking, self._events):
-            if handle is not None:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
-        if self._tracking is not None:
+        if self._fd is None:
+            return
+        try:
+            with self._lock:
+                self._commit()
             write_json_atomic(self.folder / MANIFEST_FILE, {
                 "complete": True, **self.metadata, "tracking_frames": self.frames, "events": self.events,
+                **({"images": self.images} if self.images else {}), "chunks": self.chunks,
                 "ended_by": None if exc_type is None else exc_type.__name__})
+        except OSError:
+            if exc_type is None:
+                raise  # otherwise the session's own error is the one to see; the chunks on disk stay intact
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass(frozen=True)
+class ChunkScan:
+    """What :func:`scan_chunks` found in a chunk file (offsets in bytes)."""
+
+    path: Path
+    size: int
+    chunks: list[tuple[int, bytes]]
+    """(byte offset, payload) of each intact chunk, in order."""
+    good_bytes: int
+    """End of the last intact chunk."""
+    problem: str | None = None
+    """Why the bytes from ``good_bytes`` on are not an intact chunk, None if there are none."""
+    corrupt: bool = False
+    """True when intact chunks follow the bad one: damage in the middle, not a torn tail."""
+
+    @property
+    def torn_bytes(self) -> int:
+        return 0 if self.corrupt else self.size - self.good_bytes
+
+
+def _chunk_at(data: bytes, offset: int, sequence: int | None) -> tuple[int, bytes] | str:
+    """(end offset, payload) of the intact chunk at ``offset``, or why there is none."""
+    if len(data) - offset < HEADER_BYTES:
+        return f"only {len(data) - offset} bytes remain, fewer than a chunk header"
+    magic, seq, count, length, payload_crc, header_crc = _HEADER.unpack_from(data, offset)
+    if magic != CHUNK_MAGIC or zlib.crc32(data[offset:offset + HEADER_BYTES - 4]) != header_crc:
+        return "the chunk header fails its checksum"
+    if sequence is not None and seq != sequence:
+        return f"chunk number {seq} where {sequence} was expected"
+    end = offset + HEADER_BYTES + length
+    if end > len(data):
+        return f"the chunk claims {length} payload bytes but the file ends {end - len(data)} bytes short"
+    payload = data[offset + HEADER_BYTES:end]
+    if zlib.crc32(payload) != payload_crc:
+        return "the chunk payload fails its checksum"
+    return end, payload
+
+
+def _intact_chunk_after(data: bytes, offset: int) -> int | None:
+    """Offset of the first intact chunk starting after ``offset``, if any."""
+    start = data.find(CHUNK_MAGIC, offset + 1)
+    while start != -1:
+        if not isinstance(_chunk_at(data, start, None), str):
+            return start
+        start = data.find(CHUNK_MAGIC, start + 1)
+    return None
+
+
+def scan_chunks(path: Path) -> ChunkScan:
+    """Every intact chunk of ``path`` and a description of what follows them."""
+    data = path.read_bytes()
+    chunks: list[tuple[int, bytes]] = []
+    offset = 0
+    while offset < len(data):
+        found = _chunk_at(data, offset, len(chunks))
+        if isinstance(found, str):
+            later = _intact_chunk_after(data, offset)
+            where = f"{path}: chunk {len(chunks)} at byte {offset}: {found}"
+            if later is not None:
+                return ChunkScan(path, len(data), chunks, offset, f"{where}; an intact chunk follows at byte {later}",
+                                 corrupt=True)
+            return ChunkScan(path, len(data), chunks, offset, f"{where} (a torn last chunk: {len(data) - offset} bytes)")
+        end, payload = found
+        chunks.append((offset, payload))
+        offset = end
+    return ChunkScan(path, len(data), chunks, offset)
+
+
+def _records(offset: int, payload: bytes, path: Path) -> list[tuple[int, bytes]]:
+    out, position = [], 0
+    while position < len(payload):
+        at = offset + HEADER_BYTES + position
+        if position + _LENGTH.size > len(payload):
+            raise RecordingError(f"{path}: record at byte {at} is corrupt: its length prefix is cut off")
+        (length,) = _LENGTH.unpack_from(payload, position)
+        if length > MAX_MESSAGE_BYTES or position + _LENGTH.size + length > len(payload):
+            raise RecordingError(f"{path}: record at byte {at} is corrupt: it claims {length} bytes")
+        out.append((at, payload[position + _LENGTH.size:position + _LENGTH.size + length]))
+        position += _LENGTH.size + length
+    return out
 
 
 @dataclass
@@ -109,64 +285,118 @@ class Recording:
     events: list[SessionEvent]
     manifest: dict[str, Any]
     truncated_bytes: int = 0
-    """Bytes of a half-written last tracking record that were skipped."""
+    """Bytes of a torn last chunk (the process died while writing it) that were skipped."""
     notes: list[str] = field(default_factory=list)
+    images: list[DisplayFrame | WorldFrame] = field(default_factory=list)
+    chunks: int = 0
 
     @property
     def complete(self) -> bool:
         return bool(self.manifest.get("complete")) and self.truncated_bytes == 0
 
 
-def _records(path: Path) -> Iterator[tuple[int, bytes] | tuple[int, None]]:
-    data = path.read_bytes()
-    offset = 0
-    while offset < len(data):
-        if offset + _LENGTH.size > len(data):
-            yield offset, None
-            return
-        (length,) = _LENGTH.unpack_from(data, offset)
-        if length > MAX_MESSAGE_BYTES:
-            raise RecordingError(f"{path}: record at byte {offset} claims {length} bytes; the file is corrupt")
-        end = offset + _LENGTH.size + length
-        if end > len(data):
-            yield offset, None
-            return
-        yield offset, data[offset + _LENGTH.size:end]
-        offset = end
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    if not (folder / CHUNKS_FILE).is_file():
+        raise RecordingError(f"{folder} is not a genxr recording: {CHUNKS_FILE} is missing")
+    try:
+        return json.loads((folder / MANIFEST_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RecordingError(f"{folder / MANIFEST_FILE} cannot be read: {err}") from err
 
 
 def read_recording(folder: str | os.PathLike[str]) -> Recording:
     """Reads a recording folder; see the module docstring for what happens to damage."""
     folder = Path(folder)
-    tracking = folder / TRACKING_FILE
-    if not tracking.is_file():
-        raise RecordingError(f"{folder} is not a genxr recording: {TRACKING_FILE} is missing")
-    try:
-        manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RecordingError(f"{folder / MANIFEST_FILE} cannot be read: {err}") from err
-    frames, notes, truncated = [], [], 0
-    size = tracking.stat().st_size
-    for offset, payload in _records(tracking):
-        if payload is None:
-            truncated = size - offset
-            notes.append(f"{tracking}: skipped a half-written last record ({truncated} bytes at byte {offset})")
-            break
-        try:
-            frames.append(decode(payload, expected=TrackingFrame))
-        except ValueError as err:  # includes pydantic's ValidationError
-            raise RecordingError(f"{tracking}: record at byte {offset} is corrupt: {err}") from err
-    events = []
-    events_path = folder / EVENTS_FILE
-    if events_path.is_file():
-        for number, line in enumerate(events_path.read_text().splitlines(), start=1):
+    manifest = _read_manifest(folder)
+    scan = scan_chunks(folder / CHUNKS_FILE)
+    if scan.corrupt:
+        raise RecordingError(scan.problem)
+    recording = Recording([], [], manifest, scan.torn_bytes, chunks=len(scan.chunks))
+    for offset, payload in scan.chunks:
+        for at, record in _records(offset, payload, scan.path):
             try:
-                events.append(SessionEvent.model_validate_json(line))
-            except ValueError as err:
-                notes.append(f"{events_path}:{number}: skipped an unreadable event ({err.__class__.__name__})")
+                message = decode(record)
+            except ValueError as err:  # includes pydantic's ValidationError
+                raise RecordingError(f"{scan.path}: record at byte {at} is corrupt: {err}") from err
+            if isinstance(message, TrackingFrame):
+                recording.frames.append(message)
+            elif isinstance(message, SessionEvent):
+                recording.events.append(message)
+            else:
+                recording.images.append(message)
+    if scan.problem is not None:
+        recording.notes.append(f"skipped {scan.problem}; `genxr study recover` saves and truncates it")
     if not manifest.get("complete"):
-        notes.append(f"{folder}: the session did not close cleanly (manifest complete=false)")
-    return Recording(frames, events, manifest, truncated, notes)
+        recording.notes.append(f"{folder}: the session did not close cleanly (manifest complete=false)")
+    return recording
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :func:`verify_recording` found: intact chunks and records, and any damage."""
+
+    folder: Path
+    chunks: int
+    records: int
+    good_bytes: int
+    torn_bytes: int
+    problem: str | None
+    corrupt: bool
+    closed_cleanly: bool
+
+    @property
+    def ok(self) -> bool:
+        """Every byte is an intact chunk (the session may still have ended uncleanly)."""
+        return self.problem is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "ok": self.ok, "chunks": self.chunks, "records": self.records,
+                "good_bytes": self.good_bytes, "torn_bytes": self.torn_bytes, "problem": self.problem,
+                "corrupt": self.corrupt, "closed_cleanly": self.closed_cleanly}
+
+
+def verify_recording(folder: str | os.PathLike[str]) -> VerifyReport:
+    """Checks every chunk's checksums without changing anything."""
+    folder = Path(folder)
+    manifest = _read_manifest(folder)
+    scan = scan_chunks(folder / CHUNKS_FILE)
+    records = sum(len(_records(offset, payload, scan.path)) for offset, payload in scan.chunks)
+    return VerifyReport(folder, len(scan.chunks), records, scan.good_bytes, scan.torn_bytes, scan.problem,
+                        scan.corrupt, bool(manifest.get("complete")))
+
+
+def recover_recording(folder: str | os.PathLike[str]) -> VerifyReport:
+    """Truncates a torn last chunk after saving its bytes to ``records.chunks.torn-at-<offset>``
+    and notes the repair in the manifest; returns the report of the repaired recording.
+
+    Raises :class:`RecordingError` (and changes nothing) when a bad chunk is followed by
+    intact ones: cutting there would drop recorded data.
+    """
+    folder = Path(folder)
+    report = verify_recording(folder)
+    if report.corrupt:
+        raise RecordingError(f"not repaired: {report.problem}. Truncating would drop the intact chunks after it; "
+                             "copy the folder and inspect it by hand.")
+    if report.torn_bytes == 0:
+        return report
+    path = folder / CHUNKS_FILE
+    side = folder / f"{CHUNKS_FILE}.torn-at-{report.good_bytes}"
+    with open(path, "rb") as source:
+        source.seek(report.good_bytes)
+        tail = source.read()
+    with open(side, "wb") as handle:
+        handle.write(tail)
+        handle.flush()
+        os.fsync(handle.fileno())
+    with open(path, "r+b") as handle:
+        handle.truncate(report.good_bytes)
+        os.fsync(handle.fileno())
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest.setdefault("recovered", []).append(
+        {"truncated_at_byte": report.good_bytes, "torn_bytes": report.torn_bytes, "saved_to": side.name,
+         "intact_chunks": report.chunks})
+    write_json_atomic(folder / MANIFEST_FILE, manifest)
+    return verify_recording(folder)
 
 
 class ReplaySource:

@@ -1,23 +1,34 @@
-"""Recordings lose nothing on a crash, report damage instead of hiding it, and replay at
-their original timing or as fast as possible."""
+"""Recordings lose at most the last flush interval on a crash or SIGKILL, report damage
+instead of hiding it, are repaired without dropping intact chunks, and replay at their
+original timing or as fast as possible."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
 
+import numpy as np
 import pytest
 
 from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.platform.clock import ManualClock
-from genxr.platform.messages import SessionEvent, TrackingFrame
+from genxr.platform.messages import DisplayFrame, SessionEvent, TrackingFrame
 from genxr.xr_runtime.recording import (
-    EVENTS_FILE,
+    CHUNKS_FILE,
+    HEADER_BYTES,
     MANIFEST_FILE,
-    TRACKING_FILE,
     Recorder,
     RecordingError,
     ReplaySource,
     read_recording,
+    recover_recording,
+    scan_chunks,
+    verify_recording,
 )
 
 PERIOD = 11_111_111
@@ -32,23 +43,53 @@ def frames(count: int) -> list[TrackingFrame]:
     return out
 
 
-def record(folder, count: int = 10) -> list[TrackingFrame]:
+def record(folder, count: int = 10, clock: ManualClock | None = None) -> list[TrackingFrame]:
+    """Records ``count`` frames one display period apart on ``clock`` (a chunk every 0.5 s = 45 frames)."""
+    clock = clock or ManualClock(start_ns=1_000_000)
     recorded = frames(count)
-    with Recorder(folder, metadata={"source": "test"}) as recorder:
+    with Recorder(folder, metadata={"source": "test"}, clock=clock) as recorder:
         for frame in recorded:
             recorder.add_frame(frame)
+            clock.advance_ns(PERIOD)
         recorder.add_event(SessionEvent(session_id="s", time_ns=5, kind="tracking_lost", detail="left"))
     return recorded
 
 
 def test_round_trip_is_exact_and_the_manifest_says_complete(tmp_path):
-    recorded = record(tmp_path / "rec")
+    recorded = record(tmp_path / "rec", count=100)
     recording = read_recording(tmp_path / "rec")
     assert recording.complete and not recording.notes
     assert [f.model_dump_json() for f in recording.frames] == [f.model_dump_json() for f in recorded]
     assert recording.events[0].kind == "tracking_lost"
+    assert recording.chunks == 3, "0.5 s of session time per chunk: 45 + 45 + the rest at close"
     manifest = json.loads((tmp_path / "rec" / MANIFEST_FILE).read_text())
-    assert manifest == {"complete": True, "source": "test", "tracking_frames": 10, "events": 1, "ended_by": None}
+    assert manifest == {"complete": True, "source": "test", "tracking_frames": 100, "events": 1, "chunks": 3,
+                        "ended_by": None}
+
+
+def test_images_are_a_second_stream_of_the_same_recording(tmp_path):
+    clock = ManualClock()
+    with Recorder(tmp_path / "rec", clock=clock) as recorder:
+        for i in range(3):
+            recorder.add_frame(frames(3)[i])
+            recorder.add_image(DisplayFrame(frame_id=i, display_time_ns=i, image=np.full((64, 64, 3), i, np.uint8)))
+    recording = read_recording(tmp_path / "rec")
+    assert [f.frame_id for f in recording.frames] == [0, 1, 2]
+    assert [int(image.image[0, 0, 0]) for image in recording.images] == [0, 1, 2]
+    assert recording.manifest["images"] == 3
+
+
+def test_chunks_are_fsynced_at_least_every_flush_interval(tmp_path):
+    clock = ManualClock()
+    with Recorder(tmp_path / "rec", clock=clock, flush_interval_s=1.0) as recorder:
+        for frame in frames(200):
+            recorder.add_frame(frame)
+            clock.advance_ns(PERIOD)
+            on_disk = verify_recording(tmp_path / "rec").records
+            assert recorder.frames - on_disk <= 91, "never more than one second (90 periods) only in memory"
+        assert recorder.fsync_ns > 0 and recorder.chunks == 2
+    with pytest.raises(ValueError, match=r"flush_interval_s must be in \(0, 1\] seconds"):
+        Recorder(tmp_path / "x", flush_interval_s=2.0)
 
 
 def test_a_crash_mid_session_keeps_every_whole_frame(tmp_path):
@@ -63,34 +104,64 @@ def test_a_crash_mid_session_keeps_every_whole_frame(tmp_path):
     assert recording.manifest["ended_by"] == "KeyboardInterrupt"
 
 
-def test_half_written_last_record_is_reported_and_skipped(tmp_path):
-    folder = tmp_path / "torn"
-    record(folder, count=6)
-    path = folder / TRACKING_FILE
-    data = path.read_bytes()
-    path.write_bytes(data[:-50])  # the process died while writing the last frame
+def tear(folder, keep_bytes_less: int) -> None:
+    """The process died while writing the last chunk: cut it short and leave the manifest unclosed."""
+    path = folder / CHUNKS_FILE
+    path.write_bytes(path.read_bytes()[:-keep_bytes_less])
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     (folder / MANIFEST_FILE).write_text(json.dumps({**manifest, "complete": False}))
+
+
+def test_torn_last_chunk_is_reported_and_skipped_and_recover_saves_it(tmp_path):
+    folder = tmp_path / "torn"
+    record(folder, count=100)
+    tear(folder, 50)
     recording = read_recording(folder)
-    assert len(recording.frames) == 5
+    kept = len(recording.frames)
+    assert 80 < kept < 100 and recording.events == [], "the two intact chunks (~0.5 s each), not the torn third"
     assert recording.truncated_bytes > 0 and not recording.complete
-    assert any("half-written" in note for note in recording.notes)
+    assert any("torn last chunk" in note and "chunk 2 at byte" in note for note in recording.notes)
     assert any("did not close cleanly" in note for note in recording.notes)
+    before = verify_recording(folder)
+    assert not before.ok and not before.corrupt and before.chunks == 2 and before.records == kept
+    size = (folder / CHUNKS_FILE).stat().st_size
+    after = recover_recording(folder)
+    assert after.ok and after.chunks == 2 and after.good_bytes == before.good_bytes
+    side = folder / f"{CHUNKS_FILE}.torn-at-{before.good_bytes}"
+    assert side.stat().st_size == size - before.good_bytes, "the cut bytes are kept beside the recording"
+    assert read_recording(folder).manifest["recovered"][0]["torn_bytes"] == before.torn_bytes
+    assert [f.frame_id for f in read_recording(folder).frames] == list(range(kept))
 
 
-def test_corrupt_record_in_the_middle_names_the_byte_offset(tmp_path):
+def test_a_torn_header_is_a_torn_tail_too(tmp_path):
+    folder = tmp_path / "torn"
+    record(folder, count=100)
+    path = folder / CHUNKS_FILE
+    last = scan_chunks(path).chunks[-1][0]
+    path.write_bytes(path.read_bytes()[:last + HEADER_BYTES - 3])
+    assert len(read_recording(folder).frames) == verify_recording(folder).records > 80
+    assert verify_recording(folder).torn_bytes == HEADER_BYTES - 3
+
+
+def test_corrupt_chunk_in_the_middle_names_the_byte_offset_and_is_never_cut(tmp_path):
     folder = tmp_path / "corrupt"
-    record(folder, count=3)
-    path = folder / TRACKING_FILE
+    record(folder, count=100)
+    path = folder / CHUNKS_FILE
     data = bytearray(path.read_bytes())
-    data[10:30] = b"\xc1" * 20
+    second = scan_chunks(path).chunks[1][0]
+    data[second + 100:second + 120] = b"\xc1" * 20
     path.write_bytes(bytes(data))
-    with pytest.raises(RecordingError, match=r"record at byte 0 is corrupt"):
+    with pytest.raises(RecordingError, match=rf"chunk 1 at byte {second}: the chunk payload fails its checksum"):
         read_recording(folder)
+    report = verify_recording(folder)
+    assert report.corrupt and report.chunks == 1
+    with pytest.raises(RecordingError, match="not repaired"):
+        recover_recording(folder)
+    assert path.read_bytes() == bytes(data), "recover changed nothing"
 
 
 def test_not_a_recording_and_unwritable_folder_fail_clearly(tmp_path):
-    with pytest.raises(RecordingError, match="tracking.msgpack is missing"):
+    with pytest.raises(RecordingError, match="records.chunks is missing"):
         read_recording(tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -99,14 +170,58 @@ def test_not_a_recording_and_unwritable_folder_fail_clearly(tmp_path):
             pass
 
 
-def test_unreadable_event_line_is_skipped_with_a_note(tmp_path):
-    folder = tmp_path / "rec"
-    record(folder, count=2)
-    with open(folder / EVENTS_FILE, "a") as handle:
-        handle.write('{"session_id": "s", "ti')
-    recording = read_recording(folder)
-    assert len(recording.events) == 1
-    assert any(":2: skipped an unreadable event" in note for note in recording.notes)
+CHILD = textwrap.dedent("""
+    import resource, signal, sys
+    from genxr.evaluation.benchmarks.bus import two_handed_frame
+    from genxr.platform.clock import ManualClock
+    from genxr.xr_runtime.recording import Recorder
+    if sys.argv[2] == "full":  # a disk that fills up after ~40 kB
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+    clock = ManualClock(start_ns=1)
+    with Recorder(sys.argv[1], clock=clock, flush_interval_s=0.1) as recorder:
+        for i in range(1_000_000):
+            recorder.add_frame(two_handed_frame(i))
+            clock.advance_ns(11_111_111)
+            print(i, flush=True)
+""")
+
+
+def test_sigkill_at_random_points_leaves_every_complete_chunk_intact(tmp_path):
+    rng = random.Random(9)
+    for attempt in range(20):
+        folder = tmp_path / f"kill{attempt}"
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), "kill"], stdout=subprocess.PIPE,
+                                 text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        target = rng.randrange(1, 400)
+        seen = -1
+        for line in child.stdout:
+            seen = int(line)
+            if seen >= target:
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        report = verify_recording(folder)
+        assert not report.corrupt, report.problem
+        recording = read_recording(folder)
+        ids = [f.frame_id for f in recording.frames]
+        assert ids == list(range(len(ids))), "an unbroken prefix of the session"
+        assert seen - len(ids) < 10, "at most one flush interval (0.1 s = 9 frames) lost"
+        assert recover_recording(folder).ok
+        assert [f.frame_id for f in read_recording(folder).frames] == ids
+
+
+def test_a_full_disk_fails_clearly_and_keeps_the_chunks_written(tmp_path):
+    folder = tmp_path / "full"
+    child = subprocess.run([sys.executable, "-c", CHILD, str(folder), "full"], capture_output=True, text=True,
+                           timeout=60)
+    assert child.returncode != 0
+    assert "cannot append to the recording" in child.stderr and "chunks written before are intact" in child.stderr
+    report = verify_recording(folder)
+    assert not report.corrupt and report.chunks > 0
+    written = int(child.stdout.split()[-1])
+    assert written + 1 - report.records < 10
 
 
 def test_replay_at_original_timing_paces_by_recorded_times(tmp_path):
