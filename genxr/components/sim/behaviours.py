@@ -198,8 +198,8 @@ def hands_out_of_view(actor: Actor) -> None:
     """Lets both arms hang beside the body (untracked there) while glancing around, then raises them."""
     for side in ("left", "right"):
         actor.reach(side, actor.lowered(side), GRIPS["relaxed"], actor.rng.uniform(0.6, 0.9))
-    actor.saccade(np.array([actor.rng.uniform(-0.5, 0.5), actor.rng.uniform(-0.2, 0.1)]), 1.0)
-    actor.saccade(np.array([actor.rng.uniform(-0.5, 0.5), -0.6]), 0.8)
+    actor.saccade(np.array([actor.rng.uniform(-0.5, 0.5), actor.rng.uniform(-0.1, 0.2)]), 1.0)
+    actor.saccade(np.array([actor.rng.uniform(-0.5, 0.5), actor.rng.uniform(-0.1, 0.2)]), 0.8)
     end = actor.timeline.head.end_s
     for side in ("left", "right"):
         actor.timeline.wrist[side].hold_until(end)

@@ -36,7 +36,7 @@ class TrackingNoise:
     hand_rotation_std_rad: float = 0.01
     head_position_std_m: float = 0.0003
     head_rotation_std_rad: float = 0.001
-    hand_fov_deg: float = 140.0
+    hand_fov_deg: float = 120.0
     hand_range_m: float = 1.0
     loss_rate_hz: float = 0.05
     loss_duration_s: tuple[float, float] = (0.1, 0.4)

@@ -39,13 +39,14 @@ def _render_fps(steps: list, scene, resolution: int, batch_size: int, repeats: i
     return len(steps) / best
 
 
-def run(frames: int = 128) -> dict:
-    """Frames/s of the renderer (see module docstring) over ``frames`` frames, and TrackingFrames/s."""
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
+def run(frames: int = 128, tracking_frames: int = 270) -> dict:
+    """Frames/s of the renderer (see module docstring) over ``frames`` frames, and TrackingFrames/s
+    over ``tracking_frames`` frames."""
+    if frames < 1 or tracking_frames < 1:
+        raise ValueError(f"frames and tracking_frames must be >= 1, got {frames} and {tracking_frames}")
     user = ScriptedUser(BEHAVIOUR, seed=0, clock=ManualClock(0))
     start = time.perf_counter()
-    steps = list(user.steps(max(frames, 270)))
+    steps = list(user.steps(max(frames, tracking_frames)))
     tracking_fps = len(steps) / (time.perf_counter() - start)
     steps = steps[:frames]
     default_threads = torch.get_num_threads()
