@@ -174,6 +174,38 @@ def bench_avatar(
     print_json(run(preset, seconds, threads), as_json)
 
 
+@app.command("serve")
+def serve_models(
+    address: Annotated[str | None, typer.Option(help="join this Ray cluster (ray start --head) instead of starting one")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0.1, help="stop after this long (default: until Ctrl-C)")] = None,
+) -> None:
+    """Serve genxr's model services with Ray Serve (a local instance on 127.0.0.1, or a cluster)."""
+    import time
+
+    import ray
+    from ray import serve
+
+    from genxr.deploy.serve import APP_NAME, connect
+
+    started_here = not ray.is_initialized()
+    try:
+        handles = connect(address)
+    except Exception as err:  # Ray reports start/join failures with many exception types
+        console.print(f"[red]cannot start or join Ray (address {address!r}): {type(err).__name__}: {err}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"serving app {APP_NAME!r}: deployments {sorted(handles)}; sessions connect with "
+                  f"--backend ray{'' if address is None else f' and GENXR_BUS__RAY_ADDRESS={address}'}. Ctrl-C stops.")
+    try:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    if started_here:
+        serve.shutdown()
+        ray.shutdown()
+
+
 def print_json(result: dict, compact: bool) -> None:
     """Prints a benchmark's result: one line with ``--json``, indented otherwise."""
     typer.echo(json.dumps(result) if compact else json.dumps(result, indent=2))

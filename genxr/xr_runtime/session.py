@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genxr import __version__
-from genxr.platform.bus import InProcessBus, Service
+from genxr.platform.bus import Bus, InProcessBus, Service
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.config import GenXRConfig
 from genxr.platform.messages import WorldFrame, WorldFrameRequest
@@ -87,6 +87,25 @@ def _prepare_folder(folder: Path) -> None:
                            "Choose another with --out.") from err
 
 
+def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer | None,
+              on_event: Callable[[str, str], None], attach_world: bool) -> Bus:
+    """The bus the config names; with Ray and ``attach_world``, the world model is a Serve deployment."""
+    if config.bus.backend == "inproc":
+        return InProcessBus(clock=clock, tracer=tracer, workers=config.bus.workers)
+    from genxr.deploy.ray_bus import RayBus
+    from genxr.deploy.serve import connect
+
+    try:
+        handles = connect(config.bus.ray_address)
+    except Exception as err:  # Ray reports start/join failures with many exception types
+        raise SessionError(f"cannot start or join Ray (address {config.bus.ray_address!r}): "
+                           f"{type(err).__name__}: {err}") from err
+    bus = RayBus(session_id, clock=clock, tracer=tracer, workers=config.bus.workers, on_event=on_event)
+    if attach_world:
+        bus.attach(WORLD_SERVICE, handles["world_model"], {"seed": config.session.seed})
+    return bus
+
+
 def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds: float | None = None,
                 clock: Clock = MONOTONIC, source: TrackingSource | None = None,
                 world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None = None,
@@ -95,8 +114,6 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
     ``world`` = (name, handler) replaces the default world service."""
     folder = Path(folder)
     _prepare_folder(folder)
-    if config.bus.backend != "inproc":
-        raise SessionError("the Ray Serve bus backend is not built yet (issue #7); use bus.backend=inproc")
     duration_s = config.session.duration_s if seconds is None else seconds
     if config.runtime.torch_threads is not None:
         import torch
@@ -104,7 +121,12 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         torch.set_num_threads(config.runtime.torch_threads)
     tracer = Tracer(clock=clock, max_spans=config.tracing.max_spans)
     source = source or make_source(config, clock)
-    world_name, world_handler = world or make_world(config)
+    if world is not None:
+        world_name, world_handler = world
+    elif config.bus.backend == "ray":
+        world_name, world_handler = "ground_truth (Ray Serve)", None
+    else:
+        world_name, world_handler = make_world(config)
     display = config.display
     compositor = Compositor(CompositorConfig(width=display.width, height=display.height,
                                              vertical_fov_deg=display.vertical_fov_deg,
@@ -112,12 +134,19 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
     metadata = {"genxr": __version__, "python": stdlib_platform.python_version(), "world_model": world_name,
                 "config": json.loads(config.model_dump_json())}
     interrupted = False
-    with InProcessBus(clock=clock, tracer=tracer if config.tracing.enabled else None,
-                      workers=config.bus.workers) as bus, \
+    loop: FrameLoop | None = None
+
+    def bus_event(kind: str, detail: str) -> None:
+        if loop is not None:
+            loop.emit(kind, detail)
+
+    with _open_bus(config, folder.name, clock, tracer if config.tracing.enabled else None, bus_event,
+                   attach_world=world_handler is None) as bus, \
             Recorder(folder / "recording", metadata=metadata) as recorder, \
             VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz) as video, \
             source:
-        bus.serve(WORLD_SERVICE, world_handler)
+        if world_handler is not None:
+            bus.serve(WORLD_SERVICE, world_handler)
 
         def on_frame(frame):
             recorder.add_frame(frame)

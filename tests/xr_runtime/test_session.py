@@ -90,8 +90,3 @@ def test_unwritable_session_folder_fails_before_starting(tmp_path):
     blocker.write_text("")
     with pytest.raises(SessionError, match="cannot write the session folder"):
         run_session(load_config("quick"), blocker / "session")
-
-
-def test_ray_backend_is_refused_until_it_exists(tmp_path):
-    with pytest.raises(SessionError, match="issue #7"):
-        run_session(load_config("quick", bus={"backend": "ray"}), tmp_path / "ray")
