@@ -135,6 +135,14 @@ class LatentGenerator(nn.Module):
         hidden, new_cache = self.transformer.step(self._add(x_s, self._time_of(s), condition), cache)
         return self.velocity_out(hidden), new_cache
 
+    def step_with_clean(self, clean: torch.Tensor, clean_condition: torch.Tensor, x_s: torch.Tensor, s: float,
+                        condition: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
+        """:meth:`step` for ``x_s`` preceded, in the same pass, by the previous token ``clean`` (B, 1, D)
+        at s = 0; returns the velocity of ``x_s`` and the cache extended by the clean token only."""
+        tokens = torch.cat([self._add(clean, self._time_of(0.0), clean_condition), self._add(x_s, self._time_of(s), condition)], 1)
+        hidden, new_cache = self.transformer.step(tokens, cache, append=1)
+        return self.velocity_out(hidden[:, 1:]), new_cache
+
     def window_velocity(self, x_s: torch.Tensor, s: float, condition: torch.Tensor) -> torch.Tensor:
         """Non-causal baseline: velocities (B, K, D) of a whole window at one level ``s``, no cache."""
         hidden, _ = self.transformer.step(self._add(x_s, self._time_of(s), condition), None, causal_new=False)

@@ -8,8 +8,9 @@ the frames not yet consumed (at most :data:`AUDIO_HORIZON_S`).
 Each step: features of the chunk's frames (both speakers' audio, the user's head in the
 avatar frame interpolated from the previous step's position, a tracked flag), then
 ``euler_steps`` Euler steps of the latent generator on one token with classifier-free
-guidance on the gaze score (conditional and unconditional rows in one batch of 2), one
-pass at s = 0 that writes the token to the cache, and one VAE-decoder step.
+guidance on the gaze score (conditional and unconditional rows in one batch of 2; the
+first step also writes the previous chunk's clean token to the cache at s = 0), and one
+VAE-decoder step.
 
 :class:`WindowBaseline` is the non-causal comparison of the same size: at each step it
 regenerates the whole window of latents from noise with bidirectional attention and
@@ -108,6 +109,7 @@ class AvatarStream:
         self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
         self.user_head: np.ndarray | None = None
         self.generator_cache = None
+        self.pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self.decoder_cache = None
 
     def _write_audio(self, chunks: Sequence[AudioChunk]) -> None:
@@ -151,12 +153,20 @@ class AvatarStream:
         return self.generator.condition(audio_t, user_t, gaze, torch.tensor([True, False]))
 
     def _latent(self, condition: torch.Tensor) -> torch.Tensor:
-        """One chunk's latent (1, 1, D), generated and written to the generator cache."""
+        """One chunk's latent (1, 1, D). The previous chunk's clean latent is written to the cache in
+        the same pass as this chunk's first Euler step (two new tokens, causal between them; the
+        noisy one is dropped from the cache afterwards): one pass fewer per chunk, same attention
+        pattern as training."""
         x = torch.randn((1, 1, self.generator.config.latent_dim), generator=self.noise)
-        for s, s_next in zip(self.sigmas[:-1], self.sigmas[1:]):
-            velocity, _ = self.generator.step(x.expand(2, -1, -1), s, condition, self.generator_cache)
+        for index, (s, s_next) in enumerate(zip(self.sigmas[:-1], self.sigmas[1:])):
+            if index == 0 and self.pending is not None:
+                velocity, cache = self.generator.step_with_clean(self.pending[0], self.pending[1], x.expand(2, -1, -1), s,
+                                                                 condition, self.generator_cache)
+                self.generator_cache = cache
+            else:
+                velocity, _ = self.generator.step(x.expand(2, -1, -1), s, condition, self.generator_cache)
             x = fm.euler_step(x, fm.guided_velocity(velocity[1:], velocity[:1], self.guidance_scale), s, s_next)
-        _, self.generator_cache = self.generator.step(x.expand(2, -1, -1), 0.0, condition, self.generator_cache)
+        self.pending = (x.expand(2, -1, -1), condition)
         return x * self.generator.latent_std + self.generator.latent_mean
 
     def _chunk(self, features: torch.Tensor) -> MotionChunk:

@@ -98,12 +98,12 @@ class Transformer(nn.Module):
             x, _ = block(x, bias)
         return self.norm(x)
 
-    def step(self, x: torch.Tensor, cache: KVCache | None, causal_new: bool = True
+    def step(self, x: torch.Tensor, cache: KVCache | None, causal_new: bool = True, append: int | None = None
              ) -> tuple[torch.Tensor, KVCache]:
         """Streaming: the newest ``x`` (B, n, width) attend to ``cache`` and (causally, or all of them
-        when ``causal_new`` is False) to each other. Returns the output and the cache with the new
-        tokens appended and trimmed to the last ``window - 1`` tokens (the caller may discard it
-        to leave the cache unchanged)."""
+        when ``causal_new`` is False) to each other. Returns the output and the cache with the first
+        ``append`` (default: all) new tokens appended, trimmed to the last ``window - 1`` tokens
+        (the caller may discard it to leave the cache unchanged)."""
         cached = 0 if cache is None else cache[0][0].shape[2]
         key = (x.shape[1], cached, causal_new)
         bias = self._step_biases.get(key)
@@ -120,5 +120,6 @@ class Transformer(nn.Module):
         for index, block in enumerate(self.blocks):
             past = None if cache is None else cache[index]
             x, (k, v) = block(x, bias, past)
-            new_cache.append((k[:, :, -keep:], v[:, :, -keep:]))
+            end = k.shape[2] if append is None else cached + append
+            new_cache.append((k[:, :, max(end - keep, 0):end], v[:, :, max(end - keep, 0):end]))
         return self.norm(x), new_cache

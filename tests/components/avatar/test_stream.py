@@ -121,3 +121,38 @@ def test_placement_turns_avatar_forward_into_the_reference_space():
     turned = AgentPlacement(position=(0.0, 0.0, 0.0), yaw=np.pi / 2)
     assert np.allclose(turned.to_reference(np.array([0.0, 0.0, 1.0])), [1.0, 0.0, 0.0])
     assert np.allclose(turned.root_rotation_to_reference(np.eye(3)) @ sk.FORWARD, [1.0, 0.0, 0.0])
+
+
+def test_streamed_latents_follow_the_training_attention_pattern(tiny_models):
+    """Each chunk's Euler steps see exactly what the two-stream training pass shows them."""
+    import torch
+
+    from genxr.components import flow_matching as fm
+
+    generator = tiny_models["generator"]
+    stream = AvatarStream(tiny_models["vae"], generator, euler_steps=2)
+    stream.guidance_scale = 1.0
+    conditions, latents, noises = [], [], []
+    original = stream._latent
+
+    def spy(condition):
+        state = stream.noise.get_state()
+        noises.append(torch.randn((1, 1, generator.config.latent_dim), generator=torch.Generator().manual_seed(0)
+                                  .set_state(state)))
+        conditions.append(condition)
+        latent = original(condition)
+        latents.append(stream.pending[0][:1])
+        return latent
+
+    stream._latent = spy
+    for _ in range(generator.config.transformer.window + 4):
+        stream.step(USER)
+    clean = torch.cat(latents, 1)
+    condition = torch.cat([c[:1] for c in conditions], 1)
+    sigmas = stream.sigmas
+    with torch.no_grad():
+        x = torch.cat(noises, 1)
+        for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+            level = torch.full(x.shape[:2], s)
+            x = fm.euler_step(x, generator.forward_sequence(clean, x, level, condition), s, s_next)
+    assert torch.allclose(x, clean, atol=1e-4)
