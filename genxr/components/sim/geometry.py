@@ -11,28 +11,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def rotation_x(angle: np.ndarray | float) -> np.ndarray:
-    """(..., 3, 3) rotation by ``angle`` radians about +X (right-hand rule)."""
+def _rotation(angle: np.ndarray | float, axis: int) -> np.ndarray:
     a = np.asarray(angle, dtype=np.float64)
     c, s = np.cos(a), np.sin(a)
-    zero, one = np.zeros_like(a), np.ones_like(a)
-    return np.stack([one, zero, zero, zero, c, -s, zero, s, c], axis=-1).reshape(*a.shape, 3, 3)
+    i, j = [k for k in range(3) if k != axis]
+    out = np.zeros((*a.shape, 3, 3))
+    out[..., axis, axis] = 1.0
+    out[..., i, i] = c
+    out[..., j, j] = c
+    out[..., i, j] = -s if axis != 1 else s
+    out[..., j, i] = s if axis != 1 else -s
+    return out
+
+
+def rotation_x(angle: np.ndarray | float) -> np.ndarray:
+    """(..., 3, 3) rotation by ``angle`` radians about +X (right-hand rule)."""
+    return _rotation(angle, 0)
 
 
 def rotation_y(angle: np.ndarray | float) -> np.ndarray:
     """(..., 3, 3) rotation by ``angle`` radians about +Y (right-hand rule)."""
-    a = np.asarray(angle, dtype=np.float64)
-    c, s = np.cos(a), np.sin(a)
-    zero, one = np.zeros_like(a), np.ones_like(a)
-    return np.stack([c, zero, s, zero, one, zero, -s, zero, c], axis=-1).reshape(*a.shape, 3, 3)
+    return _rotation(angle, 1)
 
 
 def rotation_z(angle: np.ndarray | float) -> np.ndarray:
     """(..., 3, 3) rotation by ``angle`` radians about +Z (right-hand rule)."""
-    a = np.asarray(angle, dtype=np.float64)
-    c, s = np.cos(a), np.sin(a)
-    zero, one = np.zeros_like(a), np.ones_like(a)
-    return np.stack([c, -s, zero, s, c, zero, zero, zero, one], axis=-1).reshape(*a.shape, 3, 3)
+    return _rotation(angle, 2)
 
 
 def euler_yxz(euler: np.ndarray) -> np.ndarray:

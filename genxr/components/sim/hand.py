@@ -85,6 +85,7 @@ BONES: tuple[tuple[int, int], ...] = (
 
 _ABDUCTION_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
 _FINGER_JOINT_BASE = (6, 11, 16, 21)
+_FINGER_JOINTS = np.array(_FINGER_JOINT_BASE)[None, :] + np.arange(5)[:, None]  # (joint along finger, finger)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 
 
@@ -185,10 +186,8 @@ class HandModel:
             if flexion is not None:
                 rotation = rotation @ rotation_x(-flexion)
             chain.append((position, rotation))
-        for k, (p, r) in enumerate(chain):
-            for finger, base in enumerate(_FINGER_JOINT_BASE):
-                positions[..., base + k, :] = p[..., finger, :]
-                rotations[..., base + k, :, :] = r[..., finger, :, :]
+        positions[..., _FINGER_JOINTS, :] = np.stack([p for p, _ in chain], -3)
+        rotations[..., _FINGER_JOINTS, :, :] = np.stack([r for _, r in chain], -4)
 
         yaw, pitch = self.config.thumb_rest
         position = np.broadcast_to(self._thumb_base, (*batch, 3))

@@ -139,7 +139,7 @@ class Renderer:
         p = h * w
         rotation, origin = batch.view[:, :3, :3], batch.view[:, :3, 3]
         directions = self._rays @ rotation.transpose(1, 2)  # (B, P, 3) world
-        t_room, normal, colour = self._room(batch, origin, directions)
+        t_room, lambert, colour = self._room(batch, origin, directions)
 
         a, bb, radius, capsule_colour, capsule_object, capsule_hand = self._capsules(batch)
         boxes = batch.boxes
@@ -153,33 +153,51 @@ class Renderer:
                                   rotation, origin).reshape(b, -1, 8, 4)
         box_rect = torch.cat([corner_rects[..., 0::2].amin(2), corner_rects[..., 1::2].amax(2)], -1)[..., [0, 2, 1, 3]]
         frame_b, prim_b, pixel_b = self._bin(box_rect, torch.ones(box_rect.shape[:2], dtype=torch.bool))
-        o_c, o_b = origin[frame_c], origin[frame_b]
-        t_c, n_c = _capsule_hits(directions[frame_c, pixel_c], a[frame_c, prim_c] - o_c, bb[frame_c, prim_c] - o_c,
-                                 radius[frame_c, prim_c])
-        t_b, n_b = _box_hits(directions[frame_b, pixel_b], boxes[frame_b, prim_b, 0] - o_b,
-                             boxes[frame_b, prim_b, 1] - o_b)
+        # per-primitive tables relative to the eye, flattened over (frame, primitive)
+        capsule_start = (a - origin[:, None, :]).reshape(-1, 3)
+        capsule_axis = (bb - a).reshape(-1, 3)
+        box_low = (boxes[:, :, 0] - origin[:, None, :]).reshape(-1, 3)
+        box_high = (boxes[:, :, 1] - origin[:, None, :]).reshape(-1, 3)
+        capsule_key = frame_c * a.shape[1] + prim_c
+        box_key = frame_b * boxes.shape[1] + prim_b
+        rays = directions.reshape(-1, 3)
+        ray_b, ray_c = frame_b * p + pixel_b, frame_c * p + pixel_c
+        t_b = _box_hits(rays.index_select(0, ray_b), box_low.index_select(0, box_key),
+                        box_high.index_select(0, box_key))
+        t_c = _capsule_hits(rays.index_select(0, ray_c), capsule_start, capsule_axis, radius.reshape(-1), capsule_key)
         t_hit = torch.cat([t_b, t_c])
-        flat = torch.cat([frame_b * p + pixel_b, frame_c * p + pixel_c])
+        flat = torch.cat([ray_b, ray_c])
         nearest = t_room.reshape(-1).clone()
         nearest.scatter_reduce_(0, flat, t_hit, reduce="amin")
         order = torch.arange(t_hit.numel())
-        wins = (t_hit == nearest[flat]) & (t_hit < t_room.reshape(-1)[flat])
+        wins = (t_hit == nearest.index_select(0, flat)) & (t_hit < t_room.reshape(-1).index_select(0, flat))
         winner = torch.full((b * p,), t_hit.numel(), dtype=torch.long)
         winner.scatter_reduce_(0, flat[wins], order[wins], reduce="amin")
         pixels = torch.nonzero(winner < t_hit.numel())[:, 0]
-        chosen = winner[pixels]
+        chosen = winner.index_select(0, pixels)
+        is_box = chosen < t_b.numel()
+        box_pixels, box_pair = pixels[is_box], chosen[is_box]
+        capsule_pixels, capsule_pair = pixels[~is_box], chosen[~is_box] - t_b.numel()
+        box_win, capsule_win = box_key.index_select(0, box_pair), capsule_key.index_select(0, capsule_pair)
 
-        normal = normal.reshape(-1, 3)
+        lambert = lambert.reshape(-1)
         colour = colour.reshape(-1, 3)
-        normal[pixels] = torch.cat([n_b, n_c])[chosen]
-        colour[pixels] = torch.cat([batch.box_colours[frame_b, prim_b], capsule_colour[frame_c, prim_c]])[chosen]
+        lambert[box_pixels] = (_box_normals(rays.index_select(0, box_pixels), box_low.index_select(0, box_win),
+                                            box_high.index_select(0, box_win)) @ self._light).clamp(min=0.0)
+        lambert[capsule_pixels] = (_capsule_normals(
+            rays.index_select(0, capsule_pixels) * nearest.index_select(0, capsule_pixels)[:, None],
+            capsule_start.index_select(0, capsule_win), capsule_axis.index_select(0, capsule_win),
+            radius.reshape(-1).index_select(0, capsule_win)) @ self._light).clamp(min=0.0)
+        colour[box_pixels] = batch.box_colours.reshape(-1, 3).index_select(0, box_win)
+        colour[capsule_pixels] = capsule_colour.reshape(-1, 3).index_select(0, capsule_win)
         object_id = torch.zeros(b * p, dtype=torch.uint8)
-        object_id[pixels] = torch.cat([batch.box_ids[prim_b], capsule_object[prim_c]]).to(torch.uint8)[chosen]
+        object_id[box_pixels] = batch.box_ids.to(torch.uint8)[prim_b.index_select(0, box_pair)]
+        object_id[capsule_pixels] = capsule_object.to(torch.uint8)[prim_c.index_select(0, capsule_pair)]
         hand_mask = torch.zeros(b * p, dtype=torch.uint8)
-        hand_mask[pixels] = torch.cat([torch.zeros_like(prim_b), capsule_hand[prim_c]]).to(torch.uint8)[chosen]
+        hand_mask[capsule_pixels] = capsule_hand.to(torch.uint8)[prim_c.index_select(0, capsule_pair)]
 
         ambient = self.config.ambient
-        shade = ambient + (1 - ambient) * (normal @ self._light).clamp(min=0.0)
+        shade = ambient + (1 - ambient) * lambert
         rgb = (colour * shade[:, None]).clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
         joints_2d, joints_depth = self.camera.project(batch.hand_joints, batch.view)
         return RenderOutput(
@@ -256,11 +274,10 @@ class Renderer:
         return frame.repeat_interleave(n)[inside], prim.repeat_interleave(n)[inside], pixel
 
     def _room(self, batch: RenderBatch, origin: torch.Tensor, d: torch.Tensor):
-        """Exit of each ray from the room box: distance (B, P), inward normal (B, P, 3), texture colour (B, P, 3)."""
-        wall = torch.where(d > 0, batch.room_max[:, None, :], batch.room_min[:, None, :])
-        t_axes = (wall - origin[:, None, :]) / torch.where(d.abs() > 1e-9, d, torch.full_like(d, 1e-9))
-        t_axes = torch.where(t_axes > 0, t_axes, torch.full_like(t_axes, _INF))
-        t, axis = t_axes.min(-1)
+        """Exit of each ray from the room box: distance (B, P), Lambert term max(0, n.l) (B, P) of the
+        inward face normal, and texture colour (B, P, 3)."""
+        wall = torch.where(torch.signbit(d), batch.room_min[:, None, :], batch.room_max[:, None, :])
+        t, axis = ((wall - origin[:, None, :]) / d).min(-1)  # d = +-0 gives +inf: never the exit
         point = origin[:, None, :] + t[..., None] * d
         x, y, z = point.unbind(-1)
         checker = batch.checker_m[:, None]
@@ -271,43 +288,59 @@ class Renderer:
                             batch.wall_colour[:, None, :]) * grain[..., None]
         colour = torch.where((axis == 1)[..., None],
                              torch.where((d[..., 1:2] < 0), floor, batch.ceiling_colour[:, None, :]), walls)
-        return t, _axis_normal(axis, d), colour
+        lambert = (-torch.sign(torch.gather(d, 2, axis[..., None])[..., 0]) * self._light[axis]).clamp(min=0.0)
+        return t, lambert, colour
 
 
-def _box_hits(d: torch.Tensor, low: torch.Tensor, high: torch.Tensor):
-    """Entry distance (M,) (inf: miss) and outward normal (M, 3) of rays from the origin along ``d`` (M, 3)
-    into axis-aligned boxes ``low``..``high`` (M, 3) (slab method)."""
+def _box_hits(d: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Entry distance (M,) (inf: miss) of rays from the origin along ``d`` (M, 3) into axis-aligned
+    boxes ``low``..``high`` (M, 3) (slab method)."""
     inverse = 1.0 / torch.where(d.abs() > 1e-9, d, torch.full_like(d, 1e-9))
     t_low, t_high = low * inverse, high * inverse
-    near, axis = torch.minimum(t_low, t_high).max(-1)
+    near = torch.minimum(t_low, t_high).amax(-1)
     far = torch.maximum(t_low, t_high).amin(-1)
-    t = torch.where((near <= far) & (near > 0), near, torch.full_like(near, _INF))
-    return t, _axis_normal(axis, d)
+    return near.masked_fill((near > far) | (near <= 0), _INF)
 
 
-def _capsule_hits(d: torch.Tensor, pa: torch.Tensor, pb: torch.Tensor, r: torch.Tensor):
-    """Entry distance (M,) (inf: miss) and outward unit normal (M, 3) of rays from the origin along
-    ``d`` (M, 3) into capsules ``pa``-``pb`` (M, 3) of radii ``r`` (M,) (a sphere when ``pa`` = ``pb``).
+def _box_normals(d: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Outward unit normal (M, 3) of the face through which rays ``d`` (M, 3) enter boxes ``low``..``high``."""
+    inverse = 1.0 / torch.where(d.abs() > 1e-9, d, torch.full_like(d, 1e-9))
+    axis = torch.minimum(low * inverse, high * inverse).argmax(-1)
+    return _axis_normal(axis, d)
 
-    Closed form of I. Quilez's ray-capsule intersection with the ray origin at 0.
+
+def _capsule_hits(d: torch.Tensor, start: torch.Tensor, axis: torch.Tensor, radius: torch.Tensor,
+                  key: torch.Tensor) -> torch.Tensor:
+    """Entry distance (M,) (inf: miss) of rays from the origin along ``d`` (M, 3) into capsules
+    ``key`` (M,) of the tables ``start`` (K, 3), ``axis`` (K, 3) (end - start) and ``radius`` (K,)
+    (a sphere when the axis is zero).
+
+    Closed form of I. Quilez's ray-capsule intersection with the ray origin at 0; the
+    per-capsule terms are computed once on the tables, the end-cap spheres from scalars.
     """
-    ba = pb - pa
-    baba, bard = _dot(ba, ba), _dot(ba, d)
-    baoa, rdoa, oaoa = -_dot(ba, pa), -_dot(d, pa), _dot(pa, pa)
+    baba, baoa, oaoa = _dot(axis, axis), -_dot(axis, start), _dot(start, start)
+    rr = radius * radius
+    pa, ba = start.index_select(0, key), axis.index_select(0, key)
+    baba, baoa, oaoa, rr = (x.index_select(0, key) for x in (baba, baoa, oaoa, rr))
+    bard, rdoa = _dot(ba, d), -_dot(d, pa)
     a = baba - bard * bard
     b = baba * rdoa - baoa * bard
-    c = baba * oaoa - baoa * baoa - r * r * baba
+    c = baba * oaoa - baoa * baoa - rr * baba
     h = b * b - a * c
-    body = (-b - torch.sqrt(h.clamp(min=0.0))) / torch.where(a.abs() > 1e-12, a, torch.full_like(a, 1e-12))
+    root = torch.sqrt(h.clamp(min=0.0))
+    body = (-b - root) / torch.where(a.abs() > 1e-12, a, torch.full_like(a, 1e-12))
     y = baoa + body * bard
     body_hit = (h >= 0) & (y > 0) & (y < baba) & (body > 0)
-    cap_centre = torch.where((y <= 0)[..., None], pa, pb)
-    along = _dot(d, cap_centre)
-    disc = along * along - (_dot(cap_centre, cap_centre) - r * r)
+    start_cap = y <= 0  # which end-cap sphere: at start (along = d.pa) or at end (d.pb)
+    along = torch.where(start_cap, -rdoa, bard - rdoa)
+    centre_sq = torch.where(start_cap, oaoa, oaoa - 2 * baoa + baba)
+    disc = along * along - (centre_sq - rr)
     cap = along - torch.sqrt(disc.clamp(min=0.0))
-    cap_hit = (h >= 0) & (disc >= 0) & (cap > 0)
-    t = torch.where(body_hit, body, torch.where(cap_hit, cap, torch.full_like(cap, _INF)))
-    point = t[:, None] * d
-    s = (_dot(point - pa, ba) / baba.clamp(min=1e-12)).clamp(0.0, 1.0)
-    normal = (point - pa - s[:, None] * ba) / r.clamp(min=1e-6)[:, None]
-    return t, torch.where(torch.isfinite(t)[:, None], normal, torch.zeros_like(normal))
+    cap_hit = (h >= 0) & (disc >= 0) & (cap > 0) & (rr > 0)
+    return torch.where(body_hit & (rr > 0), body, cap.masked_fill(~cap_hit, _INF))
+
+
+def _capsule_normals(point: torch.Tensor, start: torch.Tensor, axis: torch.Tensor, radius: torch.Tensor):
+    """Outward unit normal (M, 3) at surface points ``point`` (M, 3) of capsules ``start`` + [0, 1] ``axis``."""
+    s = (_dot(point - start, axis) / _dot(axis, axis).clamp(min=1e-12)).clamp(0.0, 1.0)
+    return (point - start - s[:, None] * axis) / radius.clamp(min=1e-6)[:, None]

@@ -80,13 +80,13 @@ def test_every_visible_joint_projects_into_its_hand_mask(episode):
 
 def test_a_lone_hand_covers_all_its_projected_joints_and_depth_matches():
     model = HandModel()
-    hand = model.pose(np.array([0.05, -0.05, -0.35]), euler_yxz(np.array([0.0, 1.2, -0.3])), GRIPS["spread"], "right")
+    hand = model.pose(np.array([0.05, 1.45, -0.35]), euler_yxz(np.array([0.0, 1.2, -0.3])), GRIPS["spread"], "right")
     far = model.pose(np.array([0.0, 0.0, 50.0]), np.eye(3), GRIPS["flat"], "left")
     user, steps = ScriptedUser("idle", seed=0, clock=ManualClock()), None
     steps = [next(user.steps(1))]
     batch = render_batch(user.scene, steps)
     joints = torch.from_numpy(np.stack([far.positions, hand.positions])[None]).float()
-    batch = dataclasses.replace(batch, view=view(), hand_joints=joints, hand_visible=torch.tensor([[0.0, 1.0]]),
+    batch = dataclasses.replace(batch, view=view((0.0, 1.5, 0.0)), hand_joints=joints, hand_visible=torch.tensor([[0.0, 1.0]]),
                                 spheres=batch.spheres.clone().fill_(0.0))
     out = Renderer(RendererConfig(width=128, height=128)).render(batch)
     for joint in range(26):
