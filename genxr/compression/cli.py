@@ -61,3 +61,27 @@ def prune_command(
 ) -> None:
     """Prune a checkpoint by magnitude (Torch-Pruning's importance) on the same groups as fold."""
     _compress(checkpoint, out, "prune", ratio=ratio, criterion=criterion, attention=attention, seed=seed)
+
+
+@compress_app.command("sweep")
+def sweep_command(
+    out: Annotated[Path, typer.Option(help="work directory: checkpoints and results.json (resumable)")] = Path("runs/compress_sweep"),
+    grid: Annotated[str, typer.Option(help="default (~30 min on 2 cores) | large")] = "default",
+    ratios: Annotated[str, typer.Option(help="comma-separated ratios")] = "0.1,0.3,0.5,0.7,0.9",
+    architectures: Annotated[str, typer.Option(help="comma-separated subset of resnet18,preact_resnet18,vit,llama")] = "",
+    report_dir: Annotated[Path | None, typer.Option(help="where <stem>.json/.md/.png go (default: --out)")] = None,
+    stem: Annotated[str, typer.Option(help="file name stem of the report files")] = "results",
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Train a grid of checkpoints, compress each with fold / L1 / L2 (with and without repair), report."""
+    from genxr.compression.sweep import run_sweep
+    from genxr.compression.sweep_report import markdown
+
+    try:
+        ratio_values = tuple(float(r) for r in ratios.split(","))
+        summary = run_sweep(out, grid, ratio_values, report_dir, tuple(architectures.split(",")) if architectures else None,
+                            progress, stem)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    typer.echo(markdown(summary))
