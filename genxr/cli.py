@@ -40,6 +40,9 @@ app.command("prune")(prune_command)
 from genxr.components.sim.cli import app as sim_app  # noqa: E402  (no torch at import)
 
 app.add_typer(sim_app, name="sim")
+from genxr.evaluation.cli import study_app  # noqa: E402  (no torch at import)
+
+app.add_typer(study_app, name="study")
 
 console = Console(stderr=True)
 
@@ -204,6 +207,18 @@ def serve_models(
     if started_here:
         serve.shutdown()
         ray.shutdown()
+
+
+@bench_app.command("recorder")
+def bench_recorder(
+    seconds: Annotated[float, typer.Option(min=0.1, help="session seconds to record")] = 10.0,
+    resolution: Annotated[int, typer.Option(min=16, max=1024, help="image width = height, pixels")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Crash-safe recorder throughput at 90 Hz (both hands + an image per frame) and fsync ms per session second."""
+    from genxr.evaluation.benchmarks.recorder import run
+
+    print_json(run(seconds=seconds, resolution=resolution), as_json)
 
 
 def print_json(result: dict, compact: bool) -> None:

@@ -1,0 +1,79 @@
+"""Export of a recording (:mod:`genxr.xr_runtime.recording`) to CSV or Parquet tables.
+
+Two tables, one row per record:
+
+* ``tracking``: ``frame_id``, ``sample_time_ns``, ``predicted_display_time_ns``,
+  ``head_tracked``, head position ``head_x/y/z`` (m) and orientation ``head_qx/qy/qz/qw``,
+  then per hand ``<side>_active`` and every joint's position ``<side>_<joint>_x/y/z`` (m,
+  empty when the hand is absent);
+* ``events``: ``time_ns``, ``session_id``, ``kind``, ``detail``.
+
+A torn tail is left out (as :func:`read_recording` does) and the export says so.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from genxr.platform.messages import HAND_JOINT_NAMES, TrackingFrame
+from genxr.xr_runtime.recording import Recording, read_recording
+
+FORMATS = ("csv", "parquet")
+
+
+def tracking_columns() -> list[str]:
+    columns = ["frame_id", "sample_time_ns", "predicted_display_time_ns", "head_tracked",
+               "head_x", "head_y", "head_z", "head_qx", "head_qy", "head_qz", "head_qw"]
+    for side in ("left", "right"):
+        columns.append(f"{side}_active")
+        columns += [f"{side}_{joint}_{axis}" for joint in HAND_JOINT_NAMES for axis in "xyz"]
+    return columns
+
+
+def tracking_row(frame: TrackingFrame) -> list[Any]:
+    row: list[Any] = [frame.frame_id, frame.sample_time_ns, frame.predicted_display_time_ns, frame.head_tracked,
+                      *frame.head.position, *frame.head.orientation]
+    for hand in (frame.left_hand, frame.right_hand):
+        if hand is None:
+            row += [None] * (1 + 3 * len(HAND_JOINT_NAMES))
+        else:
+            row.append(hand.is_active)
+            row += [float(v) for v in hand.positions.reshape(-1)]
+    return row
+
+
+def tables(recording: Recording) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """(columns, rows) of each table."""
+    return {
+        "tracking": (tracking_columns(), [tracking_row(frame) for frame in recording.frames]),
+        "events": (["time_ns", "session_id", "kind", "detail"],
+                   [[e.time_ns, e.session_id, e.kind, e.detail] for e in recording.events]),
+    }
+
+
+def export_recording(folder: str | Path, out: str | Path, fmt: str = "csv") -> dict[str, Any]:
+    """Writes ``out/tracking.<fmt>`` and ``out/events.<fmt>``; returns paths, row counts and notes."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    recording = read_recording(folder)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Any] = {"files": {}, "rows": {}, "notes": recording.notes}
+    for name, (columns, rows) in tables(recording).items():
+        path = out / f"{name}.{fmt}"
+        if fmt == "csv":
+            with open(path, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(columns)
+                writer.writerows(["" if v is None else v for v in row] for row in rows)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.table({column: [row[i] for row in rows] for i, column in enumerate(columns)})
+            pq.write_table(table, path)
+        written["files"][name] = str(path)
+        written["rows"][name] = len(rows)
+    return written

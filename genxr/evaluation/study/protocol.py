@@ -1,0 +1,238 @@
+"""A user-study protocol: conditions, tasks, trials and questionnaires, from YAML.
+
+    name: hand conditioning pilot
+    base_preset: quick                 # genxr config preset every condition starts from
+    participant_id_pattern: 'P\\d{2,3}' # pseudonymous ids only (default P followed by digits)
+    trials_per_condition: 2            # repetitions of every task in every condition
+    conditions:
+      - name: hand_conditioned
+        config: {display: {width: 64, height: 64}}      # genxr config overrides (GenXRConfig sections)
+        settings: {world_model: hand_conditioned}       # session settings beyond the config
+      - name: head_only
+        settings: {world_model: head_only}
+    tasks:
+      - {name: press, kind: press_button, seconds: 3}
+      - {name: carry, kind: grasp_and_move, seconds: 5, success: experimenter}
+    questionnaires:
+      - name: control
+        items:
+          - {id: perceived_control, text: I felt in control of what I saw, scale: 7}
+          - {id: comments, text: Anything else?, kind: text}
+
+Validated with pydantic; every error names the file, the line and the offending value
+(:class:`ProtocolError`). Condition ``config`` overrides are checked by building the
+:class:`~genxr.platform.config.GenXRConfig` they describe. :func:`missing_parts` says which
+conditions need parts of genxr that do not exist yet - they are refused when a study is
+created, never run with a stand-in.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from genxr.platform.config import ConfigError, GenXRConfig, load_config
+
+TASK_BEHAVIOURS = {"press_button": "press_button", "grasp_and_move": "grasp_carry_drop",
+                   "talk_to_avatar": "look_around"}
+"""The simulated user's behaviour script for each task kind."""
+
+
+class ProtocolError(ValueError):
+    """A protocol that cannot be used; the message names the file, line, field and value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionSettings(_Strict):
+    """Session settings a condition fixes beyond the genxr config.
+
+    ``world_model``: ``ground_truth`` is the simulator's own rendering (exists);
+    ``hand_conditioned`` / ``head_only`` are the trained world model with or without hand
+    conditioning (issue #5). ``folded``: the world model folded in the session (issues #4/#7).
+    ``avatar_eye_contact``: the conversational avatar in the session at this eye-contact
+    guidance scale (issue #6); None = no avatar.
+    """
+
+    world_model: Literal["ground_truth", "hand_conditioned", "head_only"] = "ground_truth"
+    folded: bool = False
+    avatar_eye_contact: float | None = Field(None, ge=0.0, le=4.0)
+
+
+class Condition(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+    description: str = ""
+    config: dict[str, Any] = Field(default_factory=dict, description="GenXRConfig section overrides")
+    settings: ConditionSettings = ConditionSettings()
+
+    @field_validator("config")
+    @classmethod
+    def _known_sections(cls, value: dict[str, Any]) -> dict[str, Any]:
+        known = set(GenXRConfig.model_fields)
+        for key in value:
+            if key not in known:
+                raise ValueError(f"unknown config section {key!r}; known: {', '.join(sorted(known))}")
+        return value
+
+
+class Task(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+    kind: Literal["press_button", "grasp_and_move", "talk_to_avatar"]
+    seconds: float = Field(gt=0, le=3600, description="trial length, seconds")
+    success: Literal["simulator", "experimenter"] = Field(
+        "simulator", description="simulator: judged from the simulator's state (sim source); "
+                                 "experimenter: a key press after the trial")
+    instructions: str = ""
+
+
+class Item(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    text: str = Field(min_length=1)
+    kind: Literal["likert", "text"] = "likert"
+    scale: int = Field(7, ge=2, le=11, description="points of a likert item, answered 1..scale")
+    reverse: bool = Field(False, description="scored as scale + 1 - answer")
+    anchors: tuple[str, str] = ("strongly disagree", "strongly agree")
+
+
+class Questionnaire(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    items: list[Item] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_items(self) -> Questionnaire:
+        ids = [item.id for item in self.items]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"item ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class Protocol(_Strict):
+    name: str = Field(min_length=1)
+    base_preset: str = "quick"
+    participant_id_pattern: str = r"P\d{1,4}"
+    trials_per_condition: int = Field(1, ge=1, le=100)
+    conditions: list[Condition] = Field(min_length=2)
+    tasks: list[Task] = Field(min_length=1)
+    questionnaires: list[Questionnaire] = Field(default_factory=list)
+
+    @field_validator("participant_id_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ValueError(f"not a regular expression: {err}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Protocol:
+        for what in ("conditions", "tasks", "questionnaires"):
+            names = [entry.name for entry in getattr(self, what)]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{what} names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def condition(self, name: str) -> Condition:
+        for condition in self.conditions:
+            if condition.name == name:
+                return condition
+        raise ProtocolError(f"unknown condition {name!r}; the protocol has: "
+                            f"{', '.join(c.name for c in self.conditions)}")
+
+    def config_for(self, condition: Condition, **session: Any) -> GenXRConfig:
+        """The genxr configuration of ``condition`` with ``session`` fields set on top."""
+        overrides = {section: dict(values) for section, values in condition.config.items()}
+        overrides.setdefault("session", {}).update(session)
+        return load_config(self.base_preset, **overrides)
+
+
+def missing_parts(protocol: Protocol) -> dict[str, list[str]]:
+    """Per condition (and ``task:<name>`` per task), the genxr parts it needs that do not exist yet."""
+    out: dict[str, list[str]] = {}
+    for condition in protocol.conditions:
+        needs = []
+        if condition.settings.world_model != "ground_truth":
+            needs.append(f"world_model={condition.settings.world_model}: the trained world model in the session "
+                         "(issue #5)")
+        if condition.settings.folded:
+            needs.append("folded=true: folding the world model inside the session (issues #4/#7)")
+        if condition.settings.avatar_eye_contact is not None:
+            needs.append("avatar_eye_contact: the conversational avatar in the session (issue #6)")
+        if needs:
+            out[condition.name] = needs
+    for task in protocol.tasks:
+        if task.kind == "talk_to_avatar":
+            out[f"task:{task.name}"] = ["talk_to_avatar: the conversational avatar in the session (issue #6)"]
+    return out
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
+    """1-based line of every value in the composed YAML tree, keyed by its path of keys/indices."""
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _line_map(value, (*path, key.value), out)
+            out[(*path, key.value, "__key__")] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            _line_map(value, (*path, index), out)
+    return out
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
+    """The protocol in YAML ``text``; ``source`` names it in errors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ProtocolError(f"{source}{line}: malformed YAML: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{source}:1: a protocol is a YAML mapping (name, conditions, tasks, ...), "
+                            f"got {type(data).__name__}")
+    lines = _line_map(node)
+    try:
+        protocol = Protocol.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for item in err.errors():
+            loc = tuple(item["loc"])
+            where = ".".join(str(part) for part in loc) or "(top level)"
+            value = item.get("input")
+            shown = "" if isinstance(value, (dict, list)) else f" = {value!r}"
+            problems.append(f"{source}:{_line_of(lines, loc)}: {where}{shown}: {item['msg']}")
+        raise ProtocolError("invalid study protocol:\n" + "\n".join(problems)) from None
+    for index, condition in enumerate(protocol.conditions):
+        try:
+            protocol.config_for(condition)
+        except ConfigError as err:
+            line = _line_of(lines, ("conditions", index, "config"))
+            raise ProtocolError(f"{source}:{line}: condition {condition.name!r} config: {err}") from None
+    return protocol
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Reads and validates a protocol file (see :func:`parse_protocol`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ProtocolError(f"cannot read the protocol {str(path)!r}: {err.strerror or err}") from None
+    return parse_protocol(text, str(path))

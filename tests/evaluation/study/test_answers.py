@@ -1,0 +1,34 @@
+"""Answers are range-checked; the simulated respondent is seeded and reacts to what it experienced."""
+
+from __future__ import annotations
+
+import pytest
+
+from genxr.evaluation.study.answers import AnswerError, SimulatedAnswers, score, validate_answer
+from genxr.evaluation.study.protocol import Item
+
+LIKERT = Item(id="perceived_control", text="I felt in control.", scale=7)
+
+
+@pytest.mark.parametrize("value", [0, 8, -1, 3.5, "4", True, None])
+def test_out_of_range_or_mistyped_answers_are_refused(value):
+    with pytest.raises(AnswerError, match=r"item 'perceived_control': answer .* is outside 1..7"):
+        validate_answer(LIKERT, value)
+
+
+def test_valid_answers_and_reverse_scoring():
+    assert validate_answer(LIKERT, 7) == 7
+    assert score(Item(id="r", text="t", scale=7, reverse=True), 2) == 6
+    assert validate_answer(Item(id="c", text="t", kind="text"), "fine") == "fine"
+    with pytest.raises(AnswerError, match="free-text answer must be a string"):
+        validate_answer(Item(id="c", text="t", kind="text"), 3)
+
+
+def test_the_simulated_respondent_is_seeded_and_follows_its_experience():
+    good = {"condition": "a", "success_rate": 1.0, "content_latency_ms_p50": 20.0}
+    bad = {"condition": "a", "success_rate": 0.0, "content_latency_ms_p50": 400.0}
+    respondent = SimulatedAnswers(1, "P01")
+    assert respondent.answer(LIKERT, good) == SimulatedAnswers(1, "P01").answer(LIKERT, good)
+    assert respondent.answer(LIKERT, good) > respondent.answer(LIKERT, bad)
+    with pytest.raises(AnswerError, match="no experimenter to judge success"):
+        respondent.task_succeeded("a/press/1")

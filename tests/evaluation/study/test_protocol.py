@@ -1,0 +1,70 @@
+"""Protocols validate with errors that name the line, check condition configs against
+GenXRConfig, and say which conditions need parts of genxr that do not exist yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genxr.evaluation.study.protocol import ProtocolError, load_protocol, missing_parts, parse_protocol
+from genxr.evaluation.study.store import StudyError, create_study
+
+PROTOCOLS = Path(__file__).parents[3] / "genxr" / "evaluation" / "study" / "protocols"
+SYNTHETIC = (PROTOCOLS / "synthetic.yaml").read_text()
+
+
+def test_the_shipped_synthetic_protocol_is_valid_and_runnable():
+    protocol = load_protocol(PROTOCOLS / "synthetic.yaml")
+    assert [c.name for c in protocol.conditions] == ["fast_world", "slow_world"]
+    assert missing_parts(protocol) == {}
+    config = protocol.config_for(protocol.condition("slow_world"), seed=3)
+    assert config.session.world_rate_hz == 4 and config.session.seed == 3 and config.display.width == 64
+    items = protocol.questionnaires[0].items
+    assert items[0].id == "perceived_control" and items[0].scale == 7
+
+
+def test_conditions_needing_unbuilt_parts_are_named_and_the_study_is_refused(tmp_path):
+    protocol = load_protocol(PROTOCOLS / "generated_reality.yaml")
+    missing = missing_parts(protocol)
+    assert "issue #5" in missing["head_only"][0]
+    assert any("issues #4/#7" in need for need in missing["hand_conditioned_folded"])
+    assert "issue #6" in missing["avatar_eye_contact"][0] and "issue #6" in missing["task:talk"][0]
+    with pytest.raises(StudyError, match="do not exist yet"):
+        create_study(PROTOCOLS / "generated_reality.yaml", tmp_path / "study")
+    assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("bad, line, message", [
+    ("name: [unclosed", 1, "malformed YAML"),
+    (SYNTHETIC.replace("trials_per_condition: 1", "trials_per_condition: 0"), 6,
+     "trials_per_condition = 0: Input should be greater than or equal to 1"),
+    (SYNTHETIC.replace("kind: press_button", "kind: press_buton"), 15, "tasks.0.kind = 'press_buton'"),
+    (SYNTHETIC.replace("scale: 7}\n  - name: agency", "scale: 70}\n  - name: agency"), 20,
+     "questionnaires.0.items.0.scale = 70"),
+    (SYNTHETIC.replace("config: {session: {world_rate_hz: 4}", "config: {sesion: {world_rate_hz: 4}"), 13,
+     "unknown config section 'sesion'"),
+    (SYNTHETIC.replace("world_rate_hz: 4}", "world_rate_hz: -4}"), 13,
+     "condition 'slow_world' config: (.|\n)*session.world_rate_hz = -4: Input should be greater than 0"),
+    (SYNTHETIC.replace("name: slow_world", "name: fast_world"), 3, "conditions names must be unique"),
+    ("- just\n- a list\n", 1, "a protocol is a YAML mapping"),
+])
+def test_bad_protocols_name_the_line_and_the_value(bad, line, message):
+    with pytest.raises(ProtocolError, match=rf"protocol.yaml:{line}: (.|\n)*{message}"):
+        parse_protocol(bad, "protocol.yaml")
+
+
+def test_unknown_condition_names_and_unreadable_files_fail_clearly(tmp_path):
+    protocol = parse_protocol(SYNTHETIC)
+    with pytest.raises(ProtocolError, match="unknown condition 'medium'; the protocol has: fast_world, slow_world"):
+        protocol.condition("medium")
+    with pytest.raises(ProtocolError, match="cannot read the protocol"):
+        load_protocol(tmp_path / "absent.yaml")
+
+
+def test_a_study_folder_is_never_overwritten(tmp_path):
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "data.csv").write_text("precious")
+    with pytest.raises(StudyError, match="never overwritten"):
+        create_study(PROTOCOLS / "synthetic.yaml", tmp_path / "study")
+    assert (tmp_path / "study" / "data.csv").read_text() == "precious"
