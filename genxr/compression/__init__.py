@@ -12,6 +12,7 @@ import importlib
 _EXPORTS = {
     "fold": "genxr.compression.api",
     "prune": "genxr.compression.api",
+    "CompressionError": "genxr.compression.groups",
     "TraceError": "genxr.compression.groups",
     "CompressionReport": "genxr.compression.report",
     "GroupReport": "genxr.compression.report",

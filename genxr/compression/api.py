@@ -20,12 +20,13 @@ from torch import nn
 
 from genxr.compression import geometry, heads
 from genxr.compression.cluster import kmeans
-from genxr.compression.groups import ChannelGroup, channel_groups, trace
+from genxr.compression.groups import ChannelGroup, CompressionError, channel_groups, check_inputs, trace
 from genxr.compression.handlers import merge_rows
 from genxr.compression.repair import ExpectedActivation, fold_ar, producer_rows
 from genxr.compression.report import CompressionReport, GroupReport
 
 CRITERIA = ("l1", "l2", "random")
+
 REPAIRS = ("none", "auto", "fold-ar", "expected-activation")
 
 
@@ -73,7 +74,11 @@ def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention
                 labels, keep, error, repair = choose(graph, model, group, k)
                 drop = sorted(set(range(group.size)) - set(keep.tolist()))
                 if drop:
-                    group.tp_group.prune(idxs=drop)
+                    try:
+                        group.tp_group.prune(idxs=drop)
+                    except Exception as err:  # noqa: BLE001 - re-raised naming the group
+                        raise CompressionError(f"Torch-Pruning could not remove channels of group {group.name!r} "
+                                               f"({type(err).__name__}: {err}); pass its layers in ignored_layers") from err
                 report.groups.append(GroupReport(group.name, "channels", group.size, len(keep), error, repair))
             for name, module in attn.items() if attention else ():
                 n_kv = getattr(module, "num_kv_heads", module.num_heads)
@@ -81,6 +86,11 @@ def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention
                 labels, keep, error, repair = choose(None, model, module, k)
                 heads.keep_heads(module, keep)
                 report.groups.append(GroupReport(name, "heads", n_kv, len(keep), error, repair))
+    try:
+        check_inputs(model, example_inputs)
+    except ValueError as err:
+        raise CompressionError(f"the compressed model no longer runs ({err}); a layer whose channels are structured "
+                               "in a way the graph does not see (e.g. fused q/k/v heads) belongs in ignored_layers") from err
     report.params_after, report.macs_after = _count(model, example_inputs)
     return model, report
 

@@ -17,7 +17,7 @@ Out = Annotated[Path, typer.Option(help="directory for the compressed checkpoint
 
 
 def _compress(checkpoint: Path, out: Path, method: str, **options) -> None:
-    from genxr.compression import TraceError, fold, prune
+    from genxr.compression import CompressionError, TraceError, fold, prune
     from genxr.compression.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from genxr.compression.models import example_inputs
 
@@ -28,7 +28,7 @@ def _compress(checkpoint: Path, out: Path, method: str, **options) -> None:
             compressed, report = fold(model, x, **options)
         else:
             compressed, report = prune(model, x, **options)
-    except (CheckpointError, TraceError, ValueError) as err:
+    except (CheckpointError, CompressionError, TraceError, ValueError) as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(2) from None
     metadata = dict(config["metadata"], compression=report.to_dict(), source=str(checkpoint))

@@ -27,6 +27,10 @@ class TraceError(RuntimeError):
     """The model cannot be traced into a dependency graph; the message names the module."""
 
 
+class CompressionError(RuntimeError):
+    """Compression produced a model that does not run, or Torch-Pruning refused a group; names it."""
+
+
 def call(model: nn.Module, example_inputs):
     """model(x), model(*x) or model(**x) for a tensor, a tuple/list or a dict of inputs."""
     if isinstance(example_inputs, dict):
@@ -136,11 +140,29 @@ def _owner(model: nn.Module, param_name: str) -> nn.Module:
     return model.get_submodule(param_name.rsplit(".", 1)[0]) if "." in param_name else model
 
 
-def _index(idxs, root_idxs, size: int) -> torch.Tensor:
-    """(size, per) positions in the module for each root channel, in root order."""
+def _index(idxs, root_idxs, size: int) -> torch.Tensor | None:
+    """(size, per) positions in the module for each root channel, in root order; None when the
+    root channels do not map to equally many positions (e.g. a fused q/k/v projection)."""
+    counts = torch.bincount(torch.tensor(list(root_idxs), dtype=torch.long), minlength=size)
+    if len(counts) != size or len(idxs) == 0 or bool((counts != counts[0]).any()):
+        return None
     order = sorted(range(len(idxs)), key=lambda t: (root_idxs[t], idxs[t]))
     flat = torch.tensor([idxs[t] for t in order], dtype=torch.long)
     return flat.view(size, -1)
+
+
+def _groups_of(graph: tp.DependencyGraph, ignored_layers) -> Iterator:
+    """``graph.get_all_groups`` with its failures (on structures it mis-maps) named."""
+    groups = graph.get_all_groups(ignored_layers=list(ignored_layers))
+    while True:
+        try:
+            yield next(groups)
+        except StopIteration:
+            return
+        except Exception as err:  # noqa: BLE001 - re-raised with a remedy
+            raise CompressionError(f"Torch-Pruning could not form the next group after earlier ones were compressed "
+                                   f"({type(err).__name__}: {err}); layers whose channels are structured in a way "
+                                   "the graph does not see (e.g. fused q/k/v heads) belong in ignored_layers") from err
 
 
 def channel_groups(graph: tp.DependencyGraph, model: nn.Module, ignored_layers=(),
@@ -152,7 +174,7 @@ def channel_groups(graph: tp.DependencyGraph, model: nn.Module, ignored_layers=(
     """
     attention_layers = {id(getattr(a, p)) for a in attention_modules for p in ("q_proj", "k_proj", "v_proj", "o_proj")}
     names = {m: n for n, m in model.named_modules()}
-    for tp_group in graph.get_all_groups(ignored_layers=list(ignored_layers)):
+    for tp_group in _groups_of(graph, ignored_layers):
         root = tp_group[0].dep.target.module
         size = len(tp_group[0].idxs)
         group = ChannelGroup(names.get(root, type(root).__name__), size, tp_group=tp_group)
@@ -185,7 +207,11 @@ def channel_groups(graph: tp.DependencyGraph, model: nn.Module, ignored_layers=(
                     group.skip_reason = f"{names.get(module)!r}: {err}"
                     break
                 mname = names.get(module, type(module).__name__)
-            group.members.append(Member(mname, role, node.type, slots, _index(item.idxs, item.root_idxs, size)))
+            index = _index(item.idxs, item.root_idxs, size)
+            if index is None:
+                group.skip_reason = f"channels of {mname!r} do not map one-to-one onto the group's (fused projection?)"
+                break
+            group.members.append(Member(mname, role, node.type, slots, index))
         if group.skip_reason is None and not group.modules("in"):
             group.skip_reason = "channels reach the model output (no consumer)"
         yield group
