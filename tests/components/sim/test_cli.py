@@ -1,4 +1,4 @@
-"""genxr sim render / dataset / behaviours and genxr bench sim through the command line."""
+"""genxr sim render / dataset / behaviours through the command line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from genxr.cli import app
-from genxr.evaluation.benchmarks.sim import run
 
 runner = CliRunner()
 
@@ -54,10 +53,3 @@ def test_dataset_command_writes_a_manifest_and_refuses_unwritable_output(tmp_pat
 def test_behaviours_lists_every_behaviour():
     result = runner.invoke(app, ["sim", "behaviours"])
     assert result.exit_code == 0 and "grasp_carry_drop" in result.output and "tracking_loss" in result.output
-
-
-def test_bench_reports_the_required_keys():
-    result = run(frames=2, tracking_frames=10)
-    for key in ("render_fps_64_batched", "render_fps_256_single", "tracking_frames_per_s"):
-        assert result[key] > 0
-    assert set(result["by_threads"]) >= {"1"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genxr.components.sim.geometry import euler_yxz, matrix_to_quaternion, quaternion_to_matrix
+from genxr.components.sim.geometry import euler_yxz, quaternion_to_matrix
 from genxr.components.sim.hand import (
     ARTICULATION_COUNT,
     ARTICULATION_LIMITS,
@@ -106,8 +106,3 @@ def test_pose_message_is_a_valid_fully_tracked_hand_joints():
     assert message.hand == "left" and message.is_active and (message.location_flags == 0xF).all()
     np.testing.assert_allclose(message.positions, pose.positions, atol=1e-6)
     np.testing.assert_allclose(quaternion_to_matrix(message.orientations), pose.rotations, atol=1e-5)
-
-
-def test_quaternion_round_trip():
-    rotations = euler_yxz(np.random.default_rng(4).uniform(-3, 3, (100, 3)))
-    np.testing.assert_allclose(quaternion_to_matrix(matrix_to_quaternion(rotations)), rotations, atol=1e-12)
