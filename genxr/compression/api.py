@@ -51,7 +51,8 @@ def _count(model: nn.Module, example_inputs) -> tuple[int, int]:
 
 
 def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention, inplace) -> tuple[nn.Module, CompressionReport]:
-    """Shared loop; ``choose(group | attention, k)`` returns (labels or None, keep, repair name)."""
+    """Shared loop; ``choose(graph, model, group | attention module, k)`` merges (fold only) and
+    returns (keep, relative error, repair applied)."""
     _check(ratio)
     names = {id(m): n for n, m in model.named_modules()}
     missing = [type(m).__name__ for m in ignored_layers if id(m) not in names]
@@ -71,7 +72,7 @@ def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention
                     report.skipped[group.name] = group.skip_reason
                     continue
                 k = kept_count(group.size, ratio, group.name)
-                labels, keep, error, repair = choose(graph, model, group, k)
+                keep, error, repair = choose(graph, model, group, k)
                 drop = sorted(set(range(group.size)) - set(keep.tolist()))
                 if drop:
                     try:
@@ -83,7 +84,7 @@ def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention
             for name, module in attn.items() if attention else ():
                 n_kv = getattr(module, "num_kv_heads", module.num_heads)
                 k = kept_count(n_kv, ratio, name)
-                labels, keep, error, repair = choose(None, model, module, k)
+                keep, error, repair = choose(None, model, module, k)
                 heads.keep_heads(module, keep)
                 report.groups.append(GroupReport(name, "heads", n_kv, len(keep), error, repair))
     try:
@@ -115,7 +116,8 @@ def fold(model: nn.Module, example_inputs, ratio: float, *, repair: str = "auto"
             features = unit.features()
             labels, keep = kmeans(features, k, seed, pca_dim)
             rows = producer_rows(unit)
-            error = geometry.relative_error(geometry.fold_error(unit.features(("out",)), labels), unit.features(("out",)))
+            producers = unit.features(("out",))
+            error = geometry.relative_error(geometry.fold_error(producers, labels), producers)
             correction = ExpectedActivation(graph, model, unit) if repair in ("auto", "expected-activation") else None
             for member in unit.members:
                 for slot in member.slots:
@@ -125,11 +127,11 @@ def fold(model: nn.Module, example_inputs, ratio: float, *, repair: str = "auto"
                 applied.append("fold-ar")
             if correction is not None and correction.apply(keep):
                 applied.append("expected-activation")
-            return labels, keep, error, "+".join(applied)
+            return keep, error, "+".join(applied)
         labels, keep = kmeans(heads.head_features(unit), k, seed, pca_dim)
         error = heads.head_error(unit, labels, keep)
         heads.merge_heads(unit, labels, keep)
-        return labels, keep, error, ""
+        return keep, error, ""
 
     return _run(model, example_inputs, ratio, "fold", choose, ignored_layers, attention, inplace)
 
@@ -163,6 +165,6 @@ def prune(model: nn.Module, example_inputs, ratio: float, criterion: str = "l2",
             error = geometry.relative_error(geometry.prune_error(rows, keep), rows)
         else:
             error = heads.head_error(unit, None, keep)
-        return None, keep, error, ""
+        return keep, error, ""
 
     return _run(model, example_inputs, ratio, f"prune-{criterion}", choose, ignored_layers, attention, inplace)

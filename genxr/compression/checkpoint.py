@@ -10,8 +10,10 @@ config.json::
 
 Loading builds the architecture from ``kwargs``, resizes every tensor whose stored shape
 differs, creates tensors a repair added (a bias on a bias-free layer) (and the width attributes of Linear/Conv/BatchNorm/LayerNorm/Embedding), restores the
-head counts, then loads the weights strictly - so folded and pruned models reload, which
-Torch-Pruning's own ``torch.save`` of the pickled module does not offer portably.
+head counts, then loads the weights strictly - so folded and pruned models reload.
+Torch-Pruning's ``tp.state_dict`` / ``tp.load_state_dict`` was rejected: it pickles every
+module's ``__dict__`` (needs ``torch.load`` with pickle, not safetensors, and breaks when the
+class changes), while this format is plain JSON plus tensors.
 """
 
 from __future__ import annotations

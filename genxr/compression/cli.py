@@ -72,11 +72,18 @@ def sweep_command(
     report_dir: Annotated[Path | None, typer.Option(help="where <stem>.json/.md/.png go (default: --out)")] = None,
     stem: Annotated[str, typer.Option(help="file name stem of the report files")] = "results",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    report_only: Annotated[bool, typer.Option(help="only rewrite the report from --out/results.json")] = False,
 ) -> None:
     """Train a grid of checkpoints, compress each with fold / L1 / L2 (with and without repair), report."""
     from genxr.compression.sweep import run_sweep
     from genxr.compression.sweep_report import markdown
 
+    if report_only:
+        from genxr.compression.sweep_report import write_report
+
+        results = json.loads((out / "results.json").read_text())["results"]
+        typer.echo(markdown(write_report(results, report_dir or out, stem)))
+        return
     try:
         ratio_values = tuple(float(r) for r in ratios.split(","))
         summary = run_sweep(out, grid, ratio_values, report_dir, tuple(architectures.split(",")) if architectures else None,

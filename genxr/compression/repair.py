@@ -11,6 +11,7 @@
   E[silu(g) u] with (g, u) jointly Gaussian). The consumer's bias receives
   sum_i P[:, i] E[a_i] - sum_c P_c E[a_c]: what merging changed in the mean the next layer sees.
 - ``reestimate_batchnorm``: for users with data, recompute BatchNorm statistics (Fold-R).
+- ``tune_norms``: for users with data, train only the normalisation layers' affine parameters.
 """
 
 from __future__ import annotations
@@ -202,4 +203,31 @@ def reestimate_batchnorm(model: nn.Module, batches: Iterable) -> nn.Module:
             call(model, batch)
     for norm in norms:
         norm.momentum = 0.1
+    return model.eval()
+
+
+def tune_norms(model: nn.Module, batches: Iterable, loss_fn, steps: int = 100, lr: float = 1e-3) -> nn.Module:
+    """LayerNorm/RMSNorm/BatchNorm-affine-only tuning for users with data (the paper's ViT "REPAIR").
+
+    batches: (inputs, targets) pairs, cycled for ``steps`` Adam steps; ``loss_fn(outputs, targets)``.
+    Every other parameter is frozen during tuning and unfrozen after. Returns the model in eval mode.
+    """
+    norm_types = (nn.LayerNorm, nn.RMSNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
+    tuned = [p for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)]
+    frozen = {p: p.requires_grad for p in model.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in tuned:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(tuned, lr=lr)
+    batches = list(batches)
+    model.eval()
+    for step in range(steps):
+        inputs, targets = batches[step % len(batches)]
+        loss = loss_fn(call(model, inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for p, flag in frozen.items():
+        p.requires_grad_(flag)
     return model.eval()

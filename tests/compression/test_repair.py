@@ -115,3 +115,21 @@ def test_reestimate_batchnorm_recovers_batch_statistics():
     assert torch.allclose(model[1].running_mean, features.mean((0, 2, 3)), atol=1e-4)
     n = features.numel() / 5
     assert torch.allclose(model[1].running_var, features.var((0, 2, 3)) * 1.0, rtol=math.sqrt(1 / n) * 5)
+
+
+def test_tune_norms_changes_only_norm_parameters_and_lowers_the_loss(tiny):
+    from genxr.compression.repair import tune_norms
+
+    model, _ = tiny("vit")
+    folded, _ = fold(model, torch.randn(2, 3, 16, 16), 0.5)
+    torch.manual_seed(0)
+    x = torch.randn(32, 3, 16, 16)
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    before = {n: p.clone() for n, p in folded.named_parameters()}
+    loss_before = F.cross_entropy(folded(x), target).item()
+    tune_norms(folded, [(x, target)], F.cross_entropy, steps=30, lr=1e-2)
+    changed = {n for n, p in folded.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("norm" in n for n in changed)
+    assert F.cross_entropy(folded(x), target).item() < loss_before
+    assert all(p.requires_grad for p in folded.parameters())
