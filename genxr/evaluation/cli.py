@@ -166,6 +166,6 @@ def dashboard_command(
 
     try:
         check_bind(host, allow_remote)
-        serve(list(sessions or []), host=host, port=port, live=live, console=console)
+        serve(list(sessions or []), host=host, port=port, live=live, allow_remote=allow_remote, console=console)
     except DashboardError as err:
         _fail(str(err))

@@ -29,6 +29,7 @@ in its Python SDK and its per-span overhead (~20 us) is a large share of a 90 Hz
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -106,6 +107,14 @@ class Tracer:
         """A snapshot of the kept spans, in recording order."""
         with self._lock:
             return list(self._spans)
+
+    def spans_since(self, count: int) -> tuple[list[Span], int]:
+        """(the kept spans recorded after the first ``count``, the number recorded so far);
+        a follower passes the returned number back next time to get only newer spans."""
+        with self._lock:
+            recorded, kept = self._recorded, len(self._spans)
+            new = min(max(recorded - count, 0), kept)
+            return list(itertools.islice(self._spans, kept - new, kept)), recorded
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per span name: ``count``, ``mean_ms``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``max_ms``."""
@@ -206,3 +215,65 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+def span_event(span: Span) -> dict[str, Any]:
+    """One span as a Chrome Trace "X" event without a thread id: ``cat`` is the track,
+    ``ts``/``dur`` microseconds, ``args.frame_id`` / ``args.source_frame_ids`` as in :func:`chrome_trace`."""
+    args = {k: _jsonable(v) for k, v in span.args.items()}
+    if span.frame_id is not None:
+        args["frame_id"] = span.frame_id
+    if span.source_frame_ids:
+        args["source_frame_ids"] = list(span.source_frame_ids)
+    return {"name": span.name, "cat": span.track, "ph": "X", "ts": span.start_ns / 1000.0,
+            "dur": span.duration_ns / 1000.0, "args": args}
+
+
+class LiveSpanWriter:
+    """Appends a tracer's new spans to a JSON-lines file every ``interval_s`` seconds, one
+    :func:`span_event` per line, so a dashboard can follow a session while it runs
+    (``trace.json`` is written only at the end). A background thread does the writing;
+    leaving the ``with`` block writes the rest and stops it. Spans dropped by the tracer's
+    ``max_spans`` before they were written are counted in ``missed_spans``.
+
+        with LiveSpanWriter(tracer, folder / "spans.jsonl"):
+            loop.run(...)
+    """
+
+    def __init__(self, tracer: Tracer, path: str | os.PathLike[str], interval_s: float = 0.25) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        self.tracer, self.path, self.interval_s = tracer, Path(path), interval_s
+        self.written = 0
+        self.missed_spans = 0
+        self._seen = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def flush(self) -> int:
+        """Writes the spans recorded since the last flush; returns how many."""
+        spans, recorded = self.tracer.spans_since(self._seen)
+        self.missed_spans += recorded - self._seen - len(spans)
+        self._seen = recorded
+        if spans:
+            with open(self.path, "a") as handle:
+                handle.write("".join(json.dumps(span_event(span)) + "\n" for span in spans))
+            self.written += len(spans)
+        return len(spans)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.flush()
+
+    def __enter__(self) -> LiveSpanWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+        self._thread = threading.Thread(target=self._run, name="live-spans", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
