@@ -105,6 +105,7 @@ class RenderOutput:
 _BONE_A, _BONE_B = (torch.tensor(index) for index in np.array(BONES).T)
 _INF = float("inf")
 _NEAR_M = 0.02
+_CORNERS = torch.stack(torch.meshgrid(*[torch.tensor([False, True])] * 3, indexing="ij"), -1).reshape(8, 3)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -143,16 +144,14 @@ class Renderer:
 
         a, bb, radius, capsule_colour, capsule_object, capsule_hand = self._capsules(batch)
         boxes = batch.boxes
+        # a capsule lies in the hull of its end spheres, a box in the hull of its corners
         ends = self._rect(torch.cat([a, bb], 1), torch.cat([radius, radius], 1), rotation, origin)
-        ends = ends.reshape(b, 2, -1, 4)
-        capsule_rect = torch.cat([ends[:, :, :, 0::2].amin(1), ends[:, :, :, 1::2].amax(1)], -1)[..., [0, 2, 1, 3]]
-        frame_c, prim_c, pixel_c = self._bin(capsule_rect, radius > 0)
-        corners = torch.stack(torch.meshgrid(*[torch.tensor([0, 1])] * 3, indexing="ij"), -1).reshape(8, 3)
-        corner_points = torch.where(corners.bool(), boxes[:, :, None, 1], boxes[:, :, None, 0])  # (B, NB, 8, 3)
-        corner_rects = self._rect(corner_points.reshape(b, -1, 3), torch.zeros(b, corner_points.shape[1] * 8),
-                                  rotation, origin).reshape(b, -1, 8, 4)
-        box_rect = torch.cat([corner_rects[..., 0::2].amin(2), corner_rects[..., 1::2].amax(2)], -1)[..., [0, 2, 1, 3]]
-        frame_b, prim_b, pixel_b = self._bin(box_rect, torch.ones(box_rect.shape[:2], dtype=torch.bool))
+        frame_c, prim_c, pixel_c = self._bin(_union(ends.reshape(b, 2, -1, 4), 1), radius > 0)
+        corner_points = torch.where(_CORNERS, boxes[:, :, None, 1], boxes[:, :, None, 0])  # (B, NB, 8, 3)
+        corners = self._rect(corner_points.reshape(b, -1, 3), torch.zeros(b, corner_points.shape[1] * 8),
+                             rotation, origin)
+        frame_b, prim_b, pixel_b = self._bin(_union(corners.reshape(b, -1, 8, 4), 2),
+                                             torch.ones(boxes.shape[:2], dtype=torch.bool))
         # per-primitive tables relative to the eye, flattened over (frame, primitive)
         capsule_start = (a - origin[:, None, :]).reshape(-1, 3)
         capsule_axis = (bb - a).reshape(-1, 3)
@@ -165,16 +164,7 @@ class Renderer:
         t_b = _box_hits(rays.index_select(0, ray_b), box_low.index_select(0, box_key),
                         box_high.index_select(0, box_key))
         t_c = _capsule_hits(rays.index_select(0, ray_c), capsule_start, capsule_axis, radius.reshape(-1), capsule_key)
-        t_hit = torch.cat([t_b, t_c])
-        flat = torch.cat([ray_b, ray_c])
-        nearest = t_room.reshape(-1).clone()
-        nearest.scatter_reduce_(0, flat, t_hit, reduce="amin")
-        order = torch.arange(t_hit.numel())
-        wins = (t_hit == nearest.index_select(0, flat)) & (t_hit < t_room.reshape(-1).index_select(0, flat))
-        winner = torch.full((b * p,), t_hit.numel(), dtype=torch.long)
-        winner.scatter_reduce_(0, flat[wins], order[wins], reduce="amin")
-        pixels = torch.nonzero(winner < t_hit.numel())[:, 0]
-        chosen = winner.index_select(0, pixels)
+        nearest, pixels, chosen = _nearest(t_room.reshape(-1), torch.cat([ray_b, ray_c]), torch.cat([t_b, t_c]))
         is_box = chosen < t_b.numel()
         box_pixels, box_pair = pixels[is_box], chosen[is_box]
         capsule_pixels, capsule_pair = pixels[~is_box], chosen[~is_box] - t_b.numel()
@@ -290,6 +280,25 @@ class Renderer:
                              torch.where((d[..., 1:2] < 0), floor, batch.ceiling_colour[:, None, :]), walls)
         lambert = (-torch.sign(torch.gather(d, 2, axis[..., None])[..., 0]) * self._light[axis]).clamp(min=0.0)
         return t, lambert, colour
+
+
+def _union(rects: torch.Tensor, dim: int) -> torch.Tensor:
+    """Bounding rectangle (u_low, u_high, v_low, v_high) of the rectangles ``rects`` along ``dim``."""
+    low, high = rects[..., 0::2].amin(dim), rects[..., 1::2].amax(dim)
+    return torch.stack([low[..., 0], high[..., 0], low[..., 1], high[..., 1]], -1)
+
+
+def _nearest(t_room: torch.Tensor, ray: torch.Tensor, t_hit: torch.Tensor):
+    """Per ray (R,) the nearest of the room distance ``t_room`` (R,) and the primitive hits ``t_hit`` (M,)
+    on rays ``ray`` (M,): distances (R,), the rays a primitive wins (W,) and the index of the winning
+    hit (W,) - on a tie, the hit listed first."""
+    nearest = t_room.clone()
+    nearest.scatter_reduce_(0, ray, t_hit, reduce="amin")
+    wins = (t_hit == nearest.index_select(0, ray)) & (t_hit < t_room.index_select(0, ray))
+    winner = torch.full_like(t_room, t_hit.numel(), dtype=torch.long)
+    winner.scatter_reduce_(0, ray[wins], torch.arange(t_hit.numel())[wins], reduce="amin")
+    pixels = torch.nonzero(winner < t_hit.numel())[:, 0]
+    return nearest, pixels, winner.index_select(0, pixels)
 
 
 def _box_hits(d: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

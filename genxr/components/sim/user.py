@@ -81,6 +81,7 @@ class ScriptedUser:
         self._head_sway = _sway(rng, np.array([0.01, 0.004, 0.01, 0.01, 0.006]))
         self._hand_sway = {side: _sway(rng, np.full(3, 0.004)) for side in SIDES}
         self.tracker = Tracker(noise or TrackingNoise(), rng, self.hand_model.radii)
+        self._started = False
 
     @property
     def duration_s(self) -> float:
@@ -112,11 +113,15 @@ class ScriptedUser:
     def steps(self, n_frames: int | None = None) -> Iterator[SimStep]:
         """Every frame (``n_frames``, default :attr:`frame_count`) with its ground truth, unpaced.
 
-        Single use: the scene and the tracking noise advance as frames are drawn.
+        Single use: the scene and the tracking noise advance as frames are drawn, so a second
+        call raises; make a new ScriptedUser (same seed: the same episode) to replay.
         """
         count = self.frame_count if n_frames is None else n_frames
         if not (isinstance(count, int) and count >= 1):
             raise ValueError(f"n_frames {n_frames!r} must be an integer >= 1")
+        if self._started:
+            raise RuntimeError("this ScriptedUser's episode was already started; create a new one to replay it")
+        self._started = True
         start_ns = self.clock.now_ns()
         dt_s = 1.0 / self.rate_hz
         for k in range(count):

@@ -51,6 +51,10 @@ def test_bad_user_arguments_are_named(kwargs, message):
         ScriptedUser("idle", **kwargs)
 
 
-def test_bad_frame_count_is_named():
+def test_bad_frame_count_and_a_second_run_are_refused():
+    user = ScriptedUser("idle", clock=ManualClock())
     with pytest.raises(ValueError, match="n_frames 0"):
-        next(ScriptedUser("idle", clock=ManualClock()).steps(0))
+        next(user.steps(0))
+    next(user.steps(1))
+    with pytest.raises(RuntimeError, match="already started; create a new one"):
+        next(user.steps(1))
