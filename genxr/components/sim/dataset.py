@@ -143,8 +143,8 @@ def _check_existing_manifest(out: Path, config: DatasetConfig) -> dict | None:
     return manifest
 
 
-def _check_shard(path: Path, expected: dict[str, str]) -> bool:
-    """True if ``path`` is a complete shard of this config; raises if it belongs to another."""
+def _check_shard(path: Path, expected: dict[str, str]) -> None:
+    """Raises unless ``path`` is a readable shard with the ``expected`` metadata and every field."""
     try:
         with safetensors.safe_open(str(path), framework="numpy") as shard:
             metadata = shard.metadata() or {}
@@ -154,7 +154,6 @@ def _check_shard(path: Path, expected: dict[str, str]) -> bool:
     if metadata != expected or names != set(FIELDS):
         raise DatasetError(f"shard {path} was written with another config or version; "
                            f"delete it or choose another --out")
-    return True
 
 
 def write_dataset(out: Path, config: DatasetConfig, batch_size: int = 64, progress: bool = True) -> dict:
@@ -173,7 +172,9 @@ def write_dataset(out: Path, config: DatasetConfig, batch_size: int = 64, progre
         seed, behaviour = config.episode(index)
         path = out / shard_name(index)
         metadata = _shard_metadata(config, index, seed, behaviour)
-        if not (path.exists() and _check_shard(path, metadata)):
+        if path.exists():  # complete (shards appear by rename only): keep it if it is ours
+            _check_shard(path, metadata)
+        else:
             user = ScriptedUser(behaviour, seed=seed, rate_hz=config.rate_hz, clock=ManualClock(0))
             record = record_episode(user, renderer, config.frames, batch_size)
             _atomic_write(path, safetensors.numpy.save(record, metadata=metadata))

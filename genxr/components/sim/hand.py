@@ -156,9 +156,8 @@ class HandModel:
         self._thumb_base = np.array(self.config.thumb_base) * s
         self._thumb_bones = np.array(self.config.thumb_bones) * s
         self.radii = np.array(self.config.radii) * s
-        metacarpal = self._knuckles - self._bases
-        self._metacarpal_yaw = np.arctan2(-metacarpal[:, 0], -metacarpal[:, 2])
-        self._metacarpal_rotation = rotation_y(self._metacarpal_yaw) @ rotation_x(
+        metacarpal = self._knuckles - self._bases  # fixed bones: their -Z points from base to knuckle
+        self._metacarpal_rotation = rotation_y(np.arctan2(-metacarpal[:, 0], -metacarpal[:, 2])) @ rotation_x(
             np.arctan2(metacarpal[:, 1], np.hypot(metacarpal[:, 0], metacarpal[:, 2])))
 
     def local(self, articulation: np.ndarray, side: str = "right") -> tuple[np.ndarray, np.ndarray]:
