@@ -5,6 +5,8 @@ torch and the simulator are imported inside the commands so ``genxr --help`` sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,14 +16,21 @@ from rich.console import Console
 app = typer.Typer(help="Ground-truth world simulator and scripted users.", no_args_is_help=True)
 console = Console(stderr=True)
 
-Threads = Annotated[int, typer.Option(min=0, help="torch CPU threads (0: torch's default)")]
+Threads = Annotated[int, typer.Option(
+    min=0, help="torch CPU threads (0: torch's default); one is fastest on a shared machine, see docs/simulator.md")]
 
 
-def _set_threads(threads: int) -> None:
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Runs the block with ``threads`` torch CPU threads (0: unchanged), restoring the count after."""
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @app.command()
@@ -44,7 +53,7 @@ def render(
     fov: Annotated[float, typer.Option(help="vertical field of view, degrees")] = 80.0,
     columns: Annotated[int, typer.Option(min=1, help="frames on the contact sheet")] = 8,
     fps: Annotated[float, typer.Option(min=1.0, help="playback rate of gif/mp4")] = 30.0,
-    threads: Threads = 0,
+    threads: Threads = 1,
 ) -> None:
     """Simulate one episode at 90 Hz and write it as a contact sheet or a video with its labels."""
     from genxr.components.sim.behaviours import UnknownBehaviourError
@@ -54,11 +63,11 @@ def render(
     from genxr.components.sim.user import ScriptedUser
     from genxr.platform.clock import ManualClock
 
-    _set_threads(threads)
     try:
-        user = ScriptedUser(behaviour, seed=seed, clock=ManualClock(0))
-        renderer = Renderer(RendererConfig(width=resolution, height=resolution, vertical_fov_deg=fov))
-        record = record_episode(user, renderer, frames or None)
+        with _torch_threads(threads):
+            user = ScriptedUser(behaviour, seed=seed, clock=ManualClock(0))
+            renderer = Renderer(RendererConfig(width=resolution, height=resolution, vertical_fov_deg=fov))
+            record = record_episode(user, renderer, frames or None)
         path = save_preview(record, out, fps=fps, columns=columns, scale=max(1, 256 // resolution))
     except (UnknownBehaviourError, ValueError, OSError) as err:
         console.print(f"[red]{err}[/]")
@@ -74,15 +83,15 @@ def dataset(
     resolution: Annotated[int, typer.Option(min=8, max=1024, help="square image side, pixels")] = 64,
     split: Annotated[str, typer.Option(help="train or heldout (disjoint seeds and behaviour mixtures)")] = "train",
     seed: Annotated[int, typer.Option(min=0, help="base seed of the episode seeds")] = 0,
-    threads: Threads = 0,
+    threads: Threads = 1,
 ) -> None:
     """Write a data set: safetensors shards (poses, flags, object state, RGB, depth, masks) + manifest.json."""
     from genxr.components.sim.dataset import DatasetConfig, DatasetError, write_dataset
 
-    _set_threads(threads)
     try:
         config = DatasetConfig(episodes=episodes, frames=frames, resolution=resolution, split=split, seed=seed)
-        manifest = write_dataset(out, config)
+        with _torch_threads(threads):
+            manifest = write_dataset(out, config)
     except DatasetError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(2) from None
