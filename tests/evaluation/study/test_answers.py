@@ -32,3 +32,19 @@ def test_the_simulated_respondent_is_seeded_and_follows_its_experience():
     assert respondent.answer(LIKERT, good) > respondent.answer(LIKERT, bad)
     with pytest.raises(AnswerError, match="no experimenter to judge success"):
         respondent.task_succeeded("a/press/1")
+
+
+def test_terminal_answers_re_ask_until_the_answer_is_in_range(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from genxr.evaluation.study.answers import TerminalAnswers
+
+    shown = io.StringIO()
+    monkeypatch.setattr("sys.stdin", io.StringIO("9\nseven\n5\nit felt laggy\ny\n"))
+    answers = TerminalAnswers(Console(file=shown, width=200))
+    assert answers.answer(LIKERT, {}) == 5
+    assert answers.answer(Item(id="c", text="Anything else?", kind="text"), {}) == "it felt laggy"
+    assert answers.task_succeeded("a/press/1") is True
+    assert "answer 9 is outside 1..7" in shown.getvalue()
