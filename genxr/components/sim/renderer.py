@@ -265,21 +265,29 @@ class Renderer:
 
     def _room(self, batch: RenderBatch, origin: torch.Tensor, d: torch.Tensor):
         """Exit of each ray from the room box: distance (B, P), Lambert term max(0, n.l) (B, P) of the
-        inward face normal, and texture colour (B, P, 3)."""
+        inward face normal, and texture colour (B, P, 3).
+
+        Each pixel picks one of five surface colours per frame (floor checker a/b, ceiling,
+        wainscot, wall), times a wood-grain brightness on the walls.
+        """
+        b, p = d.shape[:2]
         wall = torch.where(torch.signbit(d), batch.room_min[:, None, :], batch.room_max[:, None, :])
         t, axis = ((wall - origin[:, None, :]) / d).min(-1)  # d = +-0 gives +inf: never the exit
-        point = origin[:, None, :] + t[..., None] * d
-        x, y, z = point.unbind(-1)
+        x, y, z = (origin[:, None, :] + t[..., None] * d).unbind(-1)
         checker = batch.checker_m[:, None]
-        parity = (torch.floor(x / checker) + torch.floor(z / checker)).remainder(2)[..., None]
-        floor = batch.floor_colours[:, None, 0] + parity * (batch.floor_colours[:, None, 1] - batch.floor_colours[:, None, 0])
-        grain = 0.92 + 0.08 * torch.cos(torch.where(axis == 0, z, x) * 12.0)
-        walls = torch.where((y < batch.stripe_height_m[:, None])[..., None], batch.stripe_colour[:, None, :],
-                            batch.wall_colour[:, None, :]) * grain[..., None]
-        colour = torch.where((axis == 1)[..., None],
-                             torch.where((d[..., 1:2] < 0), floor, batch.ceiling_colour[:, None, :]), walls)
-        lambert = (-torch.sign(torch.gather(d, 2, axis[..., None])[..., 0]) * self._light[axis]).clamp(min=0.0)
-        return t, lambert, colour
+        parity = (torch.floor(x / checker) + torch.floor(z / checker)).remainder(2).long()
+        upward = d[..., 1] > 0
+        on_wall = axis != 1
+        surface = torch.where(on_wall, 3 + (y >= batch.stripe_height_m[:, None]).long(),
+                              torch.where(upward, 2, parity))  # 0/1 floor, 2 ceiling, 3 wainscot, 4 wall
+        palette = torch.cat([batch.floor_colours, batch.ceiling_colour[:, None], batch.stripe_colour[:, None],
+                             batch.wall_colour[:, None]], 1)  # (B, 5, 3)
+        colour = palette.reshape(-1, 3).index_select(0, (surface + 5 * torch.arange(b)[:, None]).reshape(-1))
+        grain = torch.where(on_wall, 0.92 + 0.08 * torch.cos(torch.where(axis == 0, z, x) * 12.0), 1.0)
+        colour = colour.reshape(b, p, 3) * grain[..., None]
+        face = 2 * axis + torch.gather(d, 2, axis[..., None])[..., 0].signbit().long()  # +X, -X, +Y, ... travel
+        facing = torch.stack([-self._light, self._light], 1).reshape(-1).clamp(min=0.0)  # inward normal . light
+        return t, facing[face], colour
 
 
 def _union(rects: torch.Tensor, dim: int) -> torch.Tensor:
