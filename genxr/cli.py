@@ -40,10 +40,11 @@ app.command("prune")(prune_command)
 from genxr.components.sim.cli import app as sim_app  # noqa: E402  (no torch at import)
 
 app.add_typer(sim_app, name="sim")
-from genxr.evaluation.cli import dashboard_command, study_app  # noqa: E402  (no torch at import)
+from genxr.evaluation.cli import dashboard_command, lsl_command, study_app  # noqa: E402  (no torch at import)
 
 app.add_typer(study_app, name="study")
 app.command("dashboard")(dashboard_command)
+app.command("lsl")(lsl_command)
 
 console = Console(stderr=True)
 

@@ -1,5 +1,5 @@
-"""Command line of the evaluation tools: ``genxr study ...`` and ``genxr dashboard``
-(registered in :mod:`genxr.cli`, beside ``genxr bench recorder``). Heavy imports happen inside the
+"""Command line of the evaluation tools: ``genxr study ...``, ``genxr dashboard`` and
+``genxr lsl`` (registered in :mod:`genxr.cli`, beside ``genxr bench recorder``). Heavy imports happen inside the
 commands so ``genxr --help`` stays fast."""
 
 from __future__ import annotations
@@ -169,3 +169,25 @@ def dashboard_command(
         serve(list(sessions or []), host=host, port=port, live=live, allow_remote=allow_remote, console=console)
     except DashboardError as err:
         _fail(str(err))
+
+
+def lsl_command(
+    session: Annotated[Path, typer.Argument(help="session folder, running or finished")],
+    wait_s: Annotated[float, typer.Option(min=0, help="seconds to wait for a consumer (LabRecorder) first")] = 30.0,
+    rate_hz: Annotated[float, typer.Option(min=1, max=1000, help="nominal rate of the tracking stream")] = 90.0,
+) -> None:
+    """Publish a session's tracking, latency spans and events over Lab Streaming Layer (for LabRecorder)."""
+    from genxr.evaluation.dashboard.data import is_session_folder
+    from genxr.evaluation.lsl import LslPublisher, follow_session
+
+    if not is_session_folder(session):
+        _fail(f"{session} is not a genxr session folder")
+    publisher = LslPublisher(session.name, rate_hz)
+    console.print(f"LSL streams 'genxr tracking', 'genxr latency', 'genxr events' of {session.name} are up; "
+                  f"waiting up to {wait_s:g} s for a consumer")
+    if not publisher.wait_for_consumers(wait_s):
+        console.print("no consumer yet; publishing anyway (LSL delivers only to consumers connected now)")
+    try:
+        typer.echo(json.dumps(follow_session(session, publisher)))
+    except KeyboardInterrupt:
+        _fail("stopped", 130)

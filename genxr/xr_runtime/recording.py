@@ -331,6 +331,30 @@ def read_recording(folder: str | os.PathLike[str]) -> Recording:
     return recording
 
 
+def tail_recording(folder: str | os.PathLike[str], offset: int = 0, chunk: int = 0) -> tuple[list[Message], int, int]:
+    """(messages of the intact chunks from byte ``offset`` on, the offset and number of the next chunk):
+    follows a recording while it is written, reading only new bytes. Start with ``(0, 0)`` and
+    pass the returned offset and number back; a chunk still being written is left for the next call."""
+    path = Path(folder) / CHUNKS_FILE
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    messages: list[Message] = []
+    position = 0
+    while position < len(data):
+        found = _chunk_at(data, position, chunk)
+        if isinstance(found, str):
+            break
+        end, payload = found
+        for at, record in _records(offset + position, payload, path):
+            try:
+                messages.append(decode(record))
+            except ValueError as err:
+                raise RecordingError(f"{path}: record at byte {at} is corrupt: {err}") from err
+        position, chunk = end, chunk + 1
+    return messages, offset + position, chunk
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     """What :func:`verify_recording` found: intact chunks and records, and any damage."""

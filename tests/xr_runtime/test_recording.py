@@ -28,6 +28,7 @@ from genxr.xr_runtime.recording import (
     read_recording,
     recover_recording,
     scan_chunks,
+    tail_recording,
     verify_recording,
 )
 
@@ -258,3 +259,21 @@ def test_replay_of_an_empty_recording_and_bad_timing_are_refused(tmp_path):
             pass
     with pytest.raises(ValueError, match="timing must be 'original' or 'fast'"):
         ReplaySource(tmp_path, timing="slow")
+
+
+def test_tail_follows_a_recording_while_it_is_written_reading_only_new_chunks(tmp_path):
+    clock = ManualClock()
+    seen, offset, chunk = [], 0, 0
+    with Recorder(tmp_path / "rec", clock=clock) as recorder:
+        for frame in frames(100):
+            recorder.add_frame(frame)
+            clock.advance_ns(PERIOD)
+            if frame.frame_id % 30 == 0:
+                messages, offset, chunk = tail_recording(tmp_path / "rec", offset, chunk)
+                seen += [m.frame_id for m in messages]
+                assert seen == list(range(len(seen))) and len(seen) <= frame.frame_id + 1
+    messages, offset, chunk = tail_recording(tmp_path / "rec", offset, chunk)
+    assert seen + [m.frame_id for m in messages] == list(range(100))
+    with open(tmp_path / "rec" / CHUNKS_FILE, "ab") as handle:
+        handle.write(b"GXRC\x05")  # a chunk being written right now is left for the next call
+    assert tail_recording(tmp_path / "rec", offset, chunk) == ([], offset, chunk)
