@@ -179,6 +179,17 @@ def bench_avatar(
     print_json(run(preset, seconds, threads), as_json)
 
 
+@bench_app.command("serve")
+def bench_serve(
+    n: Annotated[int, typer.Option(min=1, help="requests per latency measurement")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Ray Serve round trip vs a bare handle and the in-process bus, and throughput with 1/2/4 sessions."""
+    from genxr.evaluation.benchmarks.serve import run
+
+    print_json(run(n), as_json)
+
+
 @app.command("serve")
 def serve_models(
     address: Annotated[str | None, typer.Option(help="join this Ray cluster (ray start --head) instead of starting one")] = None,

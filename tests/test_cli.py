@@ -119,3 +119,14 @@ def test_bench_frameloop_reports_the_session_against_a_frozen_world_baseline():
         assert key in report
     assert report["world_model"] == "ground_truth" and report["frames"] > 0
     assert 0.0 <= report["deadline_miss_rate"] <= 1.0
+
+
+@pytest.mark.ray
+def test_bench_serve_reports_serve_against_a_bare_handle(serve_handles):
+    result = runner.invoke(app, ["bench", "serve", "--json", "--n", "20"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("serve_rtt_ms_p50", "serve_rtt_ms_p99", "bare_handle_rtt_ms_p50", "serve_overhead_ratio",
+                "inproc_rtt_ms_p50", "throughput_rps_1_sessions", "throughput_rps_4_sessions"):
+        assert report[key] > 0
+    assert report["ort_speedup_vs_torch"] is None, "no student to compare yet (issue #5)"

@@ -4,8 +4,8 @@ model services go to DeploymentHandles.
 Streams (topics) stay in the frame loop's process - they connect the loop's own stages -
 so ``publish``/``subscribe`` are the in-process bus's. ``attach(service, handle, params)``
 routes a service to a deployment and opens this session on it; ``request_async`` sends the
-msgpack-encoded message and returns a :class:`PendingResponse` at once. Replies are decoded
-and validated; failures keep their types:
+message (Ray pickles it) and returns a :class:`PendingResponse` at once. Replies are
+type-checked against the service; failures keep their types:
 
 * the deadline passes -> :class:`RequestTimeoutError` (the Serve request is cancelled);
 * the replica raised -> :class:`ServiceFailedError` with the cause;
@@ -39,7 +39,7 @@ from genxr.platform.bus import (
     frame_ids_of,
 )
 from genxr.platform.clock import MONOTONIC, Clock
-from genxr.platform.messages import Message, decode, encode
+from genxr.platform.messages import Message
 from genxr.platform.tracing import Tracer
 
 
@@ -88,22 +88,21 @@ class RayBus(Bus):
         with self._lock:
             self._handles[service.name] = (service, handle, dict(params))
 
-    def _call(self, service: Service, handle: Any, params: dict[str, Any], payload: bytes, timeout_s: float):
+    def _call(self, service: Service, handle: Any, params: dict[str, Any], request: Message, timeout_s: float):
         try:
-            reply = self._remote(handle, payload, timeout_s)
+            response = self._remote(handle, request, timeout_s)
         except UnknownSessionError:
             handle.open_session.remote(self.session_id, params).result(timeout_s=timeout_s)
             if self.on_event is not None:
                 self.on_event("model_ready", f"{service.name}: session state re-created on a new replica")
-            reply = self._remote(handle, payload, timeout_s)
-        response = decode(reply)
+            response = self._remote(handle, request, timeout_s)
         check_type(response, service.response_type, f"response of service {service.name!r}")
         return response
 
-    def _remote(self, handle: Any, payload: bytes, timeout_s: float) -> bytes:
+    def _remote(self, handle: Any, request: Message, timeout_s: float) -> Message:
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
 
-        response = handle.remote(payload)
+        response = handle.remote(request)
         try:
             return response.result(timeout_s=timeout_s)
         except TimeoutError:
@@ -128,16 +127,15 @@ class RayBus(Bus):
             return self._local.request_async(service, request, timeout_s)
         _, handle, params = deployed
         self.stats.requests += 1
-        payload = encode(request)
         frame_id, sources = frame_ids_of(request)
 
         def call():
             try:
                 if self.tracer is None:
-                    return self._call(service, handle, params, payload, timeout_s)
+                    return self._call(service, handle, params, request, timeout_s)
                 with self.tracer.span(f"serve {service.name}", track=service.name, frame_id=frame_id,
                                       source_frame_ids=sources, backend="ray"):
-                    return self._call(service, handle, params, payload, timeout_s)
+                    return self._call(service, handle, params, request, timeout_s)
             except (ServiceUnavailableError, ServiceFailedError):
                 self._count("failed_requests")
                 raise

@@ -2,9 +2,10 @@
 
 One deployment class, :class:`ModelDeployment`, serves any model a session calls through
 the bus: it holds per-session streaming state in a :class:`SessionStore` (opened with the
-session's parameters, bounded, evicted when idle) and answers msgpack-encoded platform
-messages (:func:`genxr.platform.messages.encode`), so every request is validated again at
-the replica. :data:`MODEL_FACTORIES` names what a deployment can hold.
+session's parameters, bounded, evicted when idle) and answers the platform's pydantic
+messages as they are (Ray pickles them; they were validated when they were made, and
+re-validating every array at the replica doubled the cost of a round trip).
+:data:`MODEL_FACTORIES` names what a deployment can hold.
 
 ``build_app(...)`` binds the application; :func:`connect` starts a local Ray instance bound
 to 127.0.0.1 (or joins ``address``, a cluster started with ``ray start --head``), runs the
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from genxr.deploy.sessions import SessionStore
-from genxr.platform.messages import Message, WorldFrame, WorldFrameRequest, decode, encode
+from genxr.platform.messages import Message, WorldFrame, WorldFrameRequest
 
 APP_NAME = "genxr"
 
@@ -30,8 +31,24 @@ def _ground_truth_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest],
     return GroundTruthWorld(seed=int(params.get("seed", 0)))
 
 
+def _echo_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFrame]:
+    """Answers at once with a blank 64x64 frame: measures the serving path without a model."""
+    import numpy as np
+
+    image = np.zeros((64, 64, 3), np.uint8)
+
+    def answer(request: WorldFrameRequest) -> WorldFrame:
+        newest = request.tracking[-1]
+        return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=newest.frame_id,
+                          head=newest.head, generated_for_time_ns=newest.predicted_display_time_ns,
+                          vertical_fov_deg=90.0, image=image, model="echo")
+
+    return answer
+
+
 MODEL_FACTORIES: dict[str, Callable[[dict[str, Any]], Callable[[Message], Message]]] = {
     "world:ground_truth": _ground_truth_world,
+    "world:echo": _echo_world,
 }
 """Model kind -> factory(session params) -> per-session handler (request message -> response)."""
 
@@ -56,20 +73,23 @@ class ModelDeployment:
     def close_session(self, session_id: str) -> bool:
         return self.sessions.close(session_id)
 
-    def __call__(self, payload: bytes) -> bytes:
-        request = decode(payload)
+    def __call__(self, request: Message) -> Message:
+        if not isinstance(request, Message):
+            raise TypeError(f"{self.kind} replica expects a genxr message, got {type(request).__name__}")
         handler = self.sessions.get(request.session_id)
-        return encode(handler(request))
+        return handler(request)
 
     def pid(self) -> int:
         """The replica's process id (diagnostics, and the replica-restart test)."""
         return os.getpid()
 
 
-def deployment_options(max_ongoing_requests: int = 4) -> dict[str, Any]:
+def deployment_options(max_ongoing_requests: int = 4, num_cpus: float = 0.5) -> dict[str, Any]:
     """Serve options for model replicas: small queues (a 90 Hz loop wants fresh answers, not a
-    backlog), one CPU each, quick health checks so a dead replica is replaced in seconds."""
-    return {"max_ongoing_requests": max_ongoing_requests, "ray_actor_options": {"num_cpus": 1},
+    backlog), half a CPU each for scheduling (a world model and an avatar replica then fit on a
+    2-core lab PC beside nothing else Ray schedules), quick health checks so a dead replica is
+    replaced in seconds."""
+    return {"max_ongoing_requests": max_ongoing_requests, "ray_actor_options": {"num_cpus": num_cpus},
             "health_check_period_s": 1.0, "health_check_timeout_s": 10.0}
 
 

@@ -14,7 +14,7 @@ import pytest
 from genxr.deploy.ray_bus import RayBus
 from genxr.deploy.sessions import UnknownSessionError
 from genxr.platform.bus import RequestTimeoutError, ServiceUnavailableError
-from genxr.platform.messages import WorldFrame, WorldFrameRequest, encode
+from genxr.platform.messages import WorldFrame, WorldFrameRequest
 from genxr.xr_runtime.session import WORLD_SERVICE
 from genxr.xr_runtime.sim_source import SimulatedSource
 
@@ -61,7 +61,7 @@ def test_a_deadline_shorter_than_the_model_raises_the_typed_timeout(serve_handle
 def test_unknown_session_id_is_an_error_not_a_crash(serve_handles):
     handle = serve_handles["world_model"]
     with pytest.raises(UnknownSessionError, match="unknown session id 'never-opened'"):
-        handle.remote(encode(request("never-opened"))).result(timeout_s=60)
+        handle.remote(request("never-opened")).result(timeout_s=60)
     assert handle.pid.remote().result(timeout_s=60) > 0, "the replica is still serving"
 
 
@@ -95,3 +95,8 @@ def test_a_session_switches_to_serve_with_backend_ray_and_nothing_else(serve_han
     assert result.world_model == "ground_truth (Ray Serve)"
     assert result.metrics["world_model_hz"] > 0 and result.metrics["frames"] > 0
     assert read_recording(tmp_path / "ray-session" / "recording").complete
+
+
+def test_a_replica_refuses_anything_but_a_genxr_message(serve_handles):
+    with pytest.raises(TypeError, match="expects a genxr message, got bytes"):
+        serve_handles["world_model"].remote(b"raw bytes").result(timeout_s=60)

@@ -1,4 +1,5 @@
-"""One local Ray instance (127.0.0.1, Serve with handles only) for all deploy tests."""
+"""Fixtures shared across the test tree: one local Ray instance (127.0.0.1, Serve with handles
+only) for every test that needs Ray Serve, started on first use and stopped at the end."""
 
 from __future__ import annotations
 
