@@ -126,3 +126,21 @@ def test_bad_participant_ids_and_unknown_studies_are_refused(study, tmp_path):
         shutil.copytree(study, copy, ignore=shutil.ignore_patterns("sessions"))
         (copy / "protocol.yaml").write_text((copy / "protocol.yaml").read_text().replace("seconds: 1.5", "seconds: 9"))
         open_study(copy)
+
+
+def test_verify_finds_a_torn_trial_recording_and_recover_repairs_it(study, tmp_path):
+    copy = tmp_path / "study"
+    shutil.copytree(study, copy)
+    trial = next(r for r in open_study(copy).log("P02")[0] if r["type"] == "trial")
+    chunks = copy / trial["session"] / "recording" / "records.chunks"
+    intact = read_recording(chunks.parent).frames
+    chunks.write_bytes(chunks.read_bytes()[:-7])  # the machine died while the last chunk was written
+    result = genxr("study", "verify", copy / "participants" / "P02")
+    assert result.exit_code == 1
+    torn = [json.loads(line) for line in result.output.splitlines() if not json.loads(line)["ok"]]
+    assert len(torn) == 1 and "torn last chunk" in torn[0]["problem"]
+    assert genxr("study", "recover", copy).exit_code == 0
+    assert genxr("study", "verify", copy).exit_code == 0
+    kept = read_recording(chunks.parent).frames
+    assert [f.frame_id for f in kept] == [f.frame_id for f in intact[:len(kept)]] and 0 < len(kept) < len(intact)
+    assert len(list(chunks.parent.glob("records.chunks.torn-at-*"))) == 1
