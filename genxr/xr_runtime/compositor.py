@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genxr.platform.messages import DisplayFrame, Pose, WorldFrame
+from genxr.platform.messages import AvatarMotion, DisplayFrame, Pose, WorldFrame
+from genxr.xr_runtime.avatar_overlay import draw_avatar
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,18 @@ class Compositor:
         return warped[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
     def composite(self, frame_id: int, display_time_ns: int, display_head: Pose,
-                  world: WorldFrame | None) -> DisplayFrame:
-        """The display frame for ``display_head`` (the pose predicted for ``display_time_ns``)."""
+                  world: WorldFrame | None, avatar: AvatarMotion | None = None) -> DisplayFrame:
+        """The display frame for ``display_head`` (the pose predicted for ``display_time_ns``),
+        with the avatar's newest motion drawn over the world when there is one."""
         if world is None:
-            return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=self._blank, stale=True)
+            image = self._blank
+            if avatar is not None:
+                image = draw_avatar(image, avatar, display_time_ns, display_head, self.config.vertical_fov_deg)
+            return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=image, stale=True)
         relative = world.head.rotation_matrix().T @ display_head.rotation_matrix()
         image = self.warp(world.image, world.vertical_fov_deg, relative)
+        if avatar is not None:
+            image = draw_avatar(image, avatar, display_time_ns, display_head, self.config.vertical_fov_deg)
         age_ns = max(0, display_time_ns - world.generated_for_time_ns)
         return DisplayFrame(
             frame_id=frame_id, display_time_ns=display_time_ns, image=image, world_frame_id=world.frame_id,

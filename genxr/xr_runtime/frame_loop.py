@@ -259,10 +259,11 @@ class FrameLoop:
                                                           time_ns=frame.sample_time_ns, user_head=frame.head,
                                                           user_audio=frame.audio), frame_id)
         world = self.world.latest if self.world else None
+        avatar = self.avatar.latest if self.avatar else None
         composite_start = self.clock.now_ns()
         with self.tracer.span("composite", track="compositor", frame_id=frame_id,
                               source_frame_ids=[frame_id] + ([world.frame_id] if world else [])):
-            shown = self.compositor.composite(frame_id, timing.predicted_display_time_ns, frame.head, world)
+            shown = self.compositor.composite(frame_id, timing.predicted_display_time_ns, frame.head, world, avatar)
         self.metrics.compositor_ns.append(self.clock.now_ns() - composite_start)
         self._submit(shown)
         self._account(timing, frame, shown)
