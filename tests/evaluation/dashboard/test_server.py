@@ -44,14 +44,17 @@ def test_folders_that_are_not_sessions_and_unknown_ids_are_refused(sessions, tmp
 
 
 class HeldSource(SimulatedSource):
-    """The simulated user, held at frame 60 until the test has seen the session live."""
+    """The simulated user, held from frame 60 on - once the recording has a chunk on disk -
+    until the test has seen the session live."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder) -> None:
         super().__init__(rate_hz=90.0)
+        self.chunks = folder / "recording" / "records.chunks"
         self.reached, self.release = threading.Event(), threading.Event()
 
     def read(self, timing):
-        if timing.frame_id >= 60 and not self.release.is_set():
+        if (timing.frame_id >= 60 and not self.release.is_set() and self.chunks.is_file()
+                and self.chunks.stat().st_size > 0):
             self.reached.set()
             assert self.release.wait(60), "the test never released the session"
         return super().read(timing)
@@ -70,7 +73,7 @@ def sse_messages(response):
 
 def test_live_mode_follows_a_running_session_until_it_finishes(tmp_path):
     folder = tmp_path / "running"
-    source = HeldSource()
+    source = HeldSource(folder)
     config = load_config("quick", display={"width": 64, "height": 64})
     session = threading.Thread(target=run_session, args=(config, folder), kwargs={"seconds": 1.5, "source": source})
     session.start()
@@ -126,3 +129,34 @@ def test_tracer_spans_since_returns_only_newer_kept_spans():
     assert recorded == 5 and [s.frame_id for s in spans] == [3, 4]
     assert [s.frame_id for s in tracer.spans_since(0)[0]] == [2, 3, 4], "older spans were dropped by max_spans"
     assert tracer.spans_since(5)[0] == []
+
+
+def test_genxr_dashboard_command_serves_the_sessions_on_localhost(sessions):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", "from genxr.cli import main; main()", "dashboard",
+                               *map(str, sessions), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                listing = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", timeout=5))
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.monotonic() < deadline, "genxr dashboard did not come up"
+                time.sleep(0.2)
+        assert [s["name"] for s in listing["sessions"]] == ["fast_world", "slow_world"]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/").read().decode()
+        assert '<script src="/plotly.min.js">' in page and "cdn" not in page.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "genxr dashboard on http://127.0.0.1:" in server.stderr.read()
