@@ -14,6 +14,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+import genxr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -26,13 +27,16 @@ class Part:
     name: str
     module: str
     issue: int
+    artifact: str | None = None
+    """A file, relative to the genxr package, the part also needs (a shipped checkpoint)."""
 
     @property
     def present(self) -> bool:
         try:
-            return importlib.util.find_spec(self.module) is not None
+            found = importlib.util.find_spec(self.module) is not None
         except ModuleNotFoundError:
             return False
+        return found and (self.artifact is None or (Path(genxr.__file__).parent / self.artifact).is_file())
 
 
 SESSION_PARTS = (
@@ -40,7 +44,8 @@ SESSION_PARTS = (
     Part("simulated user and ground-truth world simulator", "genxr.components.sim.user", 3),
     Part("XR runtime (sources, frame loop, compositor, sinks)", "genxr.xr_runtime.session", 8),
     Part("world model (causal streaming student)", "genxr.components.worldmodel", 5),
-    Part("avatar (streaming conversational motion) in the session", "genxr.xr_runtime.avatar_service", 6),
+    Part("avatar (streaming conversational motion) with a shipped checkpoint", "genxr.xr_runtime.avatar_service", 6,
+         "components/avatar/checkpoints/cpu/config.json"),
     Part("Ray Serve deployments", "genxr.deploy.serve", 7),
 )
 
@@ -61,6 +66,7 @@ def summary_table(metrics: dict) -> Table:
     table.add_row("content latency", _fmt(metrics["content_latency_ms_p50"]), _fmt(metrics["content_latency_ms_p99"]))
     table.add_row("frames / deadline misses", str(metrics["frames"]), f"{metrics['deadline_miss_rate']:.1%}")
     table.add_row("world updates", _fmt(metrics["world_model_hz"], "Hz"), "")
+    table.add_row("avatar updates", _fmt(metrics["avatar_hz"], "Hz"), "")
     return table
 
 
@@ -96,6 +102,7 @@ def run_demo(config: GenXRConfig, console: Console, out: Path | None = None, sec
     console.print(f"world service: [bold]{result.world_model}[/]"
                   + (" (the simulator's renderer driven by the tracked hands; no world-model checkpoint yet, issue #5)"
                      if result.world_model == "ground_truth" else ""))
+    console.print(f"avatar: {result.avatar}")
     console.print(summary_table(result.metrics))
     console.print(f"session folder: {result.folder}/ (recording/, trace.json for ui.perfetto.dev, metrics.json, "
                   "session.mp4)")

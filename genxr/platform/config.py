@@ -38,6 +38,8 @@ class SessionConfig(_Section):
     duration_s: float = Field(10.0, gt=0, description="session length, seconds")
     seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
     world_rate_hz: float = Field(30.0, gt=0, le=240, description="most world-model requests per second")
+    avatar: bool = Field(True, description="run the conversational avatar when its checkpoint is available")
+    avatar_checkpoint: Path | None = Field(None, description="avatar checkpoint directory (default: the shipped one)")
     replay_path: Path | None = Field(None, description="recorded session to play back (source=replay)")
 
     @model_validator(mode="after")

@@ -257,12 +257,13 @@ class WorldFrame(Message):
 
 
 class AvatarRequest(Message):
-    """Asks the avatar for motion from ``time_ns`` on, given the user's head and both speakers' audio."""
+    """Asks the avatar for its next motion chunk, given the user's head (None while it is not
+    tracked: the avatar holds the last position) and both speakers' audio since the last request."""
 
     session_id: str = Field(min_length=1, max_length=128)
     request_id: int = Field(ge=0)
     time_ns: int = Field(ge=0)
-    user_head: Pose
+    user_head: Pose | None = None
     user_audio: AudioChunk | None = None
     agent_audio: AudioChunk | None = None
     eye_contact: float | None = Field(default=None, ge=0.0, le=4.0, description="guidance scale of the gaze score")

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from genxr.platform.bus import Bus, BusError, PendingResponse, RequestTimeoutError, Service
 from genxr.platform.clock import NS_PER_MS, Clock
 from genxr.platform.messages import (
+    AudioChunk,
     AvatarMotion,
     AvatarRequest,
     DisplayFrame,
@@ -121,7 +122,8 @@ class FrameLoop:
                  avatar_service: Service[AvatarRequest, AvatarMotion] | None = None,
                  display_clock: DisplayClock | None = None, chunk_frames: int = 4,
                  request_timeout_s: float = 0.25, world_rate_hz: float | None = None,
-                 avatar_rate_hz: float | None = None, on_frame: Callable[[TrackingFrame], None] | None = None,
+                 avatar_rate_hz: float | None = None,
+                 conversation: Callable[[int, int], list[AudioChunk]] | None = None, on_frame: Callable[[TrackingFrame], None] | None = None,
                  on_event: Callable[[SessionEvent], None] | None = None) -> None:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
@@ -132,6 +134,8 @@ class FrameLoop:
         self.world = _ServiceSlot(world_service, request_timeout_s, world_rate_hz) if world_service else None
         self.avatar = _ServiceSlot(avatar_service, request_timeout_s, avatar_rate_hz) if avatar_service else None
         self.chunk_frames = chunk_frames
+        self.conversation = conversation
+        self._audio_until_ns: int | None = None
         self.on_frame, self.on_event = on_frame, on_event
         self.metrics = LoopMetrics()
         self.events: list[SessionEvent] = []
@@ -237,6 +241,20 @@ class FrameLoop:
                 return
         slot.next_request_id += 1
 
+    def _avatar_request(self, request_id: int, frame: TrackingFrame) -> AvatarRequest:
+        """The user's head (None while untracked) and both speakers' audio since the last request:
+        the microphone's chunk when the source carries one, else the conversation script's."""
+        audio = {}
+        if self.conversation is not None:
+            start = frame.sample_time_ns if self._audio_until_ns is None else self._audio_until_ns
+            audio = {chunk.speaker: chunk for chunk in self.conversation(start, frame.sample_time_ns)}
+            self._audio_until_ns = frame.sample_time_ns
+        if frame.audio is not None:
+            audio["user"] = frame.audio
+        return AvatarRequest(session_id=self.session_id, request_id=request_id, time_ns=frame.sample_time_ns,
+                             user_head=frame.head if frame.head_tracked else None,
+                             user_audio=audio.get("user"), agent_audio=audio.get("agent"))
+
     def step(self) -> bool:
         """One display frame; False when the source has ended."""
         timing = self._wait()
@@ -255,9 +273,7 @@ class FrameLoop:
         recent = list(self._recent)
         self._send(self.world, lambda rid: WorldFrameRequest(session_id=self.session_id, request_id=rid,
                                                              tracking=recent), frame_id)
-        self._send(self.avatar, lambda rid: AvatarRequest(session_id=self.session_id, request_id=rid,
-                                                          time_ns=frame.sample_time_ns, user_head=frame.head,
-                                                          user_audio=frame.audio), frame_id)
+        self._send(self.avatar, lambda rid: self._avatar_request(rid, frame), frame_id)
         world = self.world.latest if self.world else None
         avatar = self.avatar.latest if self.avatar else None
         composite_start = self.clock.now_ns()

@@ -27,7 +27,7 @@ from genxr import __version__
 from genxr.platform.bus import Bus, InProcessBus, Service
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.config import GenXRConfig
-from genxr.platform.messages import WorldFrame, WorldFrameRequest
+from genxr.platform.messages import AvatarMotion, AvatarRequest, WorldFrame, WorldFrameRequest
 from genxr.platform.tracing import Tracer
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.frame_loop import FrameLoop
@@ -37,6 +37,7 @@ from genxr.xr_runtime.sources import TrackingSource
 from genxr.xr_runtime.timing import DisplayClock
 
 WORLD_SERVICE = Service("world_model", WorldFrameRequest, WorldFrame)
+AVATAR_SERVICE = Service("avatar", AvatarRequest, AvatarMotion)
 
 
 class SessionError(RuntimeError):
@@ -49,6 +50,7 @@ class SessionResult:
     metrics: dict[str, Any]
     interrupted: bool = False
     world_model: str = ""
+    avatar: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -74,6 +76,19 @@ def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], 
     from genxr.components.ground_truth_world import MODEL_NAME, GroundTruthWorld
 
     return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
+
+
+def make_avatar(config: GenXRConfig, start_time_ns: int):
+    """(service, conversation audio, note): the avatar and its script, or (None, None, why not)."""
+    if not config.session.avatar:
+        return None, None, "off (session.avatar=false)"
+    from genxr.xr_runtime.avatar_service import AvatarService, AvatarUnavailableError, ConversationAudio
+
+    try:
+        service = AvatarService(start_time_ns, checkpoint=config.session.avatar_checkpoint, seed=config.session.seed)
+    except AvatarUnavailableError as err:
+        return None, None, f"unavailable: {err}"
+    return service, ConversationAudio(start_time_ns, seed=config.session.seed), "streaming (in the session process)"
 
 
 def _prepare_folder(folder: Path) -> None:
@@ -127,12 +142,13 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         world_name, world_handler = "ground_truth (Ray Serve)", None
     else:
         world_name, world_handler = make_world(config)
+    avatar, conversation, avatar_note = make_avatar(config, clock.now_ns())
     display = config.display
     compositor = Compositor(CompositorConfig(width=display.width, height=display.height,
                                              vertical_fov_deg=display.vertical_fov_deg,
                                              stale_after_ms=display.stale_after_ms))
     metadata = {"genxr": __version__, "python": stdlib_platform.python_version(), "world_model": world_name,
-                "config": json.loads(config.model_dump_json())}
+                "avatar": avatar_note, "config": json.loads(config.model_dump_json())}
     interrupted = False
     loop: FrameLoop | None = None
 
@@ -147,6 +163,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
             source:
         if world_handler is not None:
             bus.serve(WORLD_SERVICE, world_handler)
+        if avatar is not None:
+            bus.serve(AVATAR_SERVICE, avatar)
 
         def on_frame(frame):
             recorder.add_frame(frame)
@@ -158,8 +176,11 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                          display_clock=DisplayClock(config.session.display_rate_hz, clock),
                          request_timeout_s=config.bus.request_timeout_ms / 1e3,
                          world_rate_hz=config.session.world_rate_hz,
+                         avatar_service=AVATAR_SERVICE if avatar is not None else None,
+                         avatar_rate_hz=avatar.rate_hz if avatar is not None else None,
+                         conversation=conversation.chunks if conversation is not None else None,
                          on_frame=on_frame, on_event=recorder.add_event)
-        loop.emit("started", f"source={config.session.source} world={world_name}")
+        loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
         try:
             loop.run(duration_s=duration_s)
         except KeyboardInterrupt:
@@ -168,7 +189,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         recorder.metadata["ended"] = "interrupted" if interrupted else "finished"
         stats = bus.stats
     metrics = {**loop.metrics.summary(), "stages": tracer.summary(), "dropped_spans": tracer.dropped_spans,
-               "bus": vars(stats), "world_model": world_name, "interrupted": interrupted}
+               "bus": vars(stats), "world_model": world_name, "avatar": avatar_note, "interrupted": interrupted}
     write_json_atomic(folder / "metrics.json", metrics)
     tracer.write_chrome_trace(folder / "trace.json")
-    return SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, world_model=world_name)
+    return SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, world_model=world_name,
+                         avatar=avatar_note)

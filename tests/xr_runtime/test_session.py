@@ -90,3 +90,31 @@ def test_unwritable_session_folder_fails_before_starting(tmp_path):
     blocker.write_text("")
     with pytest.raises(SessionError, match="cannot write the session folder"):
         run_session(load_config("quick"), blocker / "session")
+
+
+def test_session_with_an_avatar_checkpoint_streams_motion_and_draws_it(tmp_path):
+    import torch
+    from dataclasses import replace
+
+    from genxr.components.avatar.checkpoint import save_checkpoint
+    from genxr.components.avatar.generator import GENERATOR_PRESETS, LatentGenerator
+    from genxr.components.avatar.vae import VAE_PRESETS, MotionVAE
+
+    torch.manual_seed(0)
+    generator = GENERATOR_PRESETS["tiny"]
+    models = {"vae": MotionVAE(VAE_PRESETS["tiny"]).eval(), "generator": LatentGenerator(generator).eval(),
+              "baseline": LatentGenerator(replace(generator, causal=False)).eval()}
+    checkpoint = save_checkpoint(tmp_path / "avatar", models, {"note": "untrained, for the session test"})
+    config = load_config("quick", session={"avatar_checkpoint": checkpoint}, **SMALL)
+    result = run_session(config, tmp_path / "with-avatar", seconds=1.5)
+    assert result.avatar.startswith("streaming")
+    assert result.metrics["avatar_hz"] > 0
+    trace = json.loads((tmp_path / "with-avatar" / "trace.json").read_text())
+    assert any(e["name"] == "serve avatar" for e in trace["traceEvents"] if e["ph"] == "X")
+
+
+def test_session_without_an_avatar_checkpoint_says_why(tmp_path):
+    config = load_config("quick", session={"avatar_checkpoint": tmp_path / "nothing-here"}, **SMALL)
+    result = run_session(config, tmp_path / "no-avatar", seconds=0.5)
+    assert result.avatar.startswith("unavailable: no avatar checkpoint at")
+    assert result.metrics["avatar_hz"] == 0
