@@ -65,7 +65,8 @@ def run_trial(study: Study, participant: str, index: int, step: Step, source: st
         if judge is not None and tracking.latest is not None:
             judge.observe(frame_id, tracking.latest.state)
 
-    display(f"{participant} step {step.number + 1}: {step.key} ({task.seconds:g} s) -> {folder.name}")
+    display(f"{participant} step {step.number + 1}: {step.key} ({task.seconds:g} s) -> {folder.name}"
+            + (f"\n  instructions: {task.instructions}" if task.instructions else ""))
     result = run_session(config, folder, seconds=task.seconds, source=tracking, on_progress=on_progress)
     record: dict[str, Any] = {"type": "trial", "step": step.key, "number": step.number, "condition": step.condition,
                               "task": step.task, "task_kind": task.kind, "repetition": step.repetition,
