@@ -16,6 +16,7 @@ import math
 
 import torch
 import torch_pruning as tp
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from genxr.compression import geometry, heads
@@ -51,6 +52,19 @@ def _count(model: nn.Module, example_inputs) -> tuple[int, int]:
 
 
 def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention, inplace) -> tuple[nn.Module, CompressionReport]:
+    """Single-threaded BLAS/OpenMP around ``_compress``: its many small clustering, merge and
+    batch-1 tracing calls gain nothing from threads, and on a loaded 2-core machine
+    spin-waiting worker threads made ResNet18 folding 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            return _compress(model, example_inputs, ratio, method, choose, ignored_layers, attention, inplace)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compress(model, example_inputs, ratio, method, choose, ignored_layers, attention, inplace) -> tuple[nn.Module, CompressionReport]:
     """Shared loop; ``choose(graph, model, group | attention module, k)`` merges (fold only) and
     returns (keep, relative error, repair applied)."""
     _check(ratio)
