@@ -23,7 +23,8 @@ on disk, and the chunk being written when it died is a torn tail.
 it (damage, not a crash) is a :class:`RecordingError` naming its byte offset.
 :func:`verify_recording` reports the same without raising, and :func:`recover_recording`
 saves a torn tail to a side file and truncates the chunk file to its last intact chunk;
-it never truncates intact chunks.
+it never truncates intact chunks. Recordings of the first format (``tracking.msgpack``
+without checksums, ``events.jsonl``) are still read.
 
 Hand-written rather than MCAP or rosbag: both need a schema registry and a reader library
 for a stream of a few message types, and neither writes genxr's exact msgpack bytes.
@@ -56,6 +57,8 @@ from genxr.platform.messages import (
 from genxr.xr_runtime.timing import FrameTiming
 
 CHUNKS_FILE = "records.chunks"
+LEGACY_TRACKING_FILE = "tracking.msgpack"
+"""The first format's tracking stream, still read by :func:`read_recording`."""
 MANIFEST_FILE = "manifest.json"
 CHUNK_MAGIC = b"GXRC"
 _HEADER = struct.Struct("<4sIIIII")  # magic, sequence, record count, payload bytes, payload crc32, header crc32
@@ -297,16 +300,53 @@ class Recording:
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
     if not (folder / CHUNKS_FILE).is_file():
-        raise RecordingError(f"{folder} is not a genxr recording: {CHUNKS_FILE} is missing")
+        legacy = " (it holds a first-format recording: read_recording reads it, verify/recover need chunks)" \
+            if (folder / LEGACY_TRACKING_FILE).is_file() else ""
+        raise RecordingError(f"{folder} is not a genxr recording: {CHUNKS_FILE} is missing{legacy}")
     try:
         return json.loads((folder / MANIFEST_FILE).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise RecordingError(f"{folder / MANIFEST_FILE} cannot be read: {err}") from err
 
 
+def _read_legacy(folder: Path) -> Recording:
+    """A recording of the first format (``tracking.msgpack`` length-prefixed records without
+    checksums, ``events.jsonl``), read so that sessions recorded before chunks stay usable."""
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RecordingError(f"{folder / MANIFEST_FILE} cannot be read: {err}") from err
+    path = folder / LEGACY_TRACKING_FILE
+    data = path.read_bytes()
+    recording = Recording([], [], manifest, notes=[f"{folder}: first-format recording (no checksums)"])
+    offset = 0
+    while offset < len(data):
+        length = _LENGTH.unpack_from(data, offset)[0] if offset + _LENGTH.size <= len(data) else None
+        if length is None or offset + _LENGTH.size + length > len(data):
+            recording.truncated_bytes = len(data) - offset
+            recording.notes.append(f"{path}: skipped a half-written last record ({recording.truncated_bytes} bytes "
+                                   f"at byte {offset})")
+            break
+        try:
+            recording.frames.append(decode(data[offset + _LENGTH.size:offset + _LENGTH.size + length],
+                                           expected=TrackingFrame))
+        except ValueError as err:
+            raise RecordingError(f"{path}: record at byte {offset} is corrupt: {err}") from err
+        offset += _LENGTH.size + length
+    events = folder / "events.jsonl"
+    for number, line in enumerate(events.read_text().splitlines() if events.is_file() else [], start=1):
+        try:
+            recording.events.append(SessionEvent.model_validate_json(line))
+        except ValueError as err:
+            recording.notes.append(f"{events}:{number}: skipped an unreadable event ({err.__class__.__name__})")
+    return recording
+
+
 def read_recording(folder: str | os.PathLike[str]) -> Recording:
     """Reads a recording folder; see the module docstring for what happens to damage."""
     folder = Path(folder)
+    if not (folder / CHUNKS_FILE).is_file() and (folder / LEGACY_TRACKING_FILE).is_file():
+        return _read_legacy(folder)
     manifest = _read_manifest(folder)
     scan = scan_chunks(folder / CHUNKS_FILE)
     if scan.corrupt:

@@ -277,3 +277,23 @@ def test_tail_follows_a_recording_while_it_is_written_reading_only_new_chunks(tm
     with open(tmp_path / "rec" / CHUNKS_FILE, "ab") as handle:
         handle.write(b"GXRC\x05")  # a chunk being written right now is left for the next call
     assert tail_recording(tmp_path / "rec", offset, chunk) == ([], offset, chunk)
+
+
+def test_first_format_recordings_are_still_read(tmp_path):
+    import struct
+
+    from genxr.platform.messages import encode
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    recorded = frames(3)
+    data = b"".join(struct.pack("<I", len(encode(f))) + encode(f) for f in recorded)
+    (folder / "tracking.msgpack").write_bytes(data + b"\x07\x00")  # and a half-written length prefix
+    (folder / "events.jsonl").write_text(SessionEvent(session_id="s", time_ns=1, kind="started").model_dump_json() + "\n")
+    (folder / MANIFEST_FILE).write_text(json.dumps({"complete": False}))
+    recording = read_recording(folder)
+    assert [f.model_dump_json() for f in recording.frames] == [f.model_dump_json() for f in recorded]
+    assert recording.events[0].kind == "started" and recording.truncated_bytes == 2
+    assert any("first-format recording" in note for note in recording.notes)
+    with pytest.raises(RecordingError, match="first-format recording"):
+        verify_recording(folder)
