@@ -22,8 +22,8 @@
 Validated with pydantic; every error names the file, the line and the offending value
 (:class:`ProtocolError`). Condition ``config`` overrides are checked by building the
 :class:`~genxr.platform.config.GenXRConfig` they describe. :func:`missing_parts` says which
-conditions need parts of genxr that do not exist yet - they are refused when a study is
-created, never run with a stand-in.
+conditions need parts of genxr that do not exist yet (or, for the avatar, a checkpoint
+that is not there) - they are refused when a study is created, never run with a stand-in.
 """
 
 from __future__ import annotations
@@ -90,6 +90,12 @@ class Task(_Strict):
                                  "experimenter: a key press after the trial")
     instructions: str = ""
 
+    @model_validator(mode="after")
+    def _judgeable(self) -> Task:
+        if self.kind == "talk_to_avatar" and self.success == "simulator":
+            raise ValueError("the simulator cannot judge talk_to_avatar; set success: experimenter")
+        return self
+
 
 class Item(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
@@ -155,7 +161,7 @@ class Protocol(_Strict):
 
 
 def missing_parts(protocol: Protocol) -> dict[str, list[str]]:
-    """Per condition (and ``task:<name>`` per task), the genxr parts it needs that do not exist yet."""
+    """Per condition, the genxr parts it needs that do not exist (or are not available) yet."""
     out: dict[str, list[str]] = {}
     for condition in protocol.conditions:
         needs = []
@@ -165,13 +171,26 @@ def missing_parts(protocol: Protocol) -> dict[str, list[str]]:
         if condition.settings.folded:
             needs.append("folded=true: folding the world model inside the session (issues #4/#7)")
         if condition.settings.avatar_eye_contact is not None:
-            needs.append("avatar_eye_contact: the conversational avatar in the session (issue #6)")
+            needs.append("avatar_eye_contact: the avatar's eye-contact guidance as a session setting (the session "
+                         "runs the avatar at its default guidance; issue #6)")
+        if any(task.kind == "talk_to_avatar" for task in protocol.tasks):
+            needs += _avatar_missing(protocol.config_for(condition))
         if needs:
             out[condition.name] = needs
-    for task in protocol.tasks:
-        if task.kind == "talk_to_avatar":
-            out[f"task:{task.name}"] = ["talk_to_avatar: the conversational avatar in the session (issue #6)"]
     return out
+
+
+def _avatar_missing(config: GenXRConfig) -> list[str]:
+    """Why a talk_to_avatar trial of ``config`` would have no avatar, if it would not."""
+    if not config.session.avatar:
+        return ["talk_to_avatar: session.avatar is false in this condition"]
+    from genxr.components.avatar.checkpoint import shipped_checkpoint
+
+    checkpoint = config.session.avatar_checkpoint or shipped_checkpoint()
+    if not (checkpoint / "config.json").is_file():
+        return [f"talk_to_avatar: no avatar checkpoint at {checkpoint} (train one with "
+                "`genxr train avatar --preset cpu`, or set session.avatar_checkpoint; issue #6)"]
+    return []
 
 
 def _line_map(node: yaml.Node, path: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:

@@ -29,7 +29,9 @@ def test_conditions_needing_unbuilt_parts_are_named_and_the_study_is_refused(tmp
     missing = missing_parts(protocol)
     assert "issue #5" in missing["head_only"][0]
     assert any("issues #4/#7" in need for need in missing["hand_conditioned_folded"])
-    assert "issue #6" in missing["avatar_eye_contact"][0] and "issue #6" in missing["task:talk"][0]
+    assert "eye-contact guidance as a session setting" in missing["avatar_eye_contact"][0]
+    assert all(any("talk_to_avatar: no avatar checkpoint" in need for need in needs) for needs in missing.values()), \
+        "no avatar checkpoint ships yet, so the talk task cannot run in any condition"
     with pytest.raises(StudyError, match="do not exist yet"):
         create_study(PROTOCOLS / "generated_reality.yaml", tmp_path / "study")
     assert not (tmp_path / "study").exists()
@@ -42,9 +44,9 @@ def test_conditions_needing_unbuilt_parts_are_named_and_the_study_is_refused(tmp
     (SYNTHETIC.replace("kind: press_button", "kind: press_buton"), 15, "tasks.0.kind = 'press_buton'"),
     (SYNTHETIC.replace("scale: 7}\n  - name: agency", "scale: 70}\n  - name: agency"), 20,
      "questionnaires.0.items.0.scale = 70"),
-    (SYNTHETIC.replace("config: {session: {world_rate_hz: 4}", "config: {sesion: {world_rate_hz: 4}"), 13,
+    (SYNTHETIC.replace("config: {session: {world_rate_hz: 4,", "config: {sesion: {world_rate_hz: 4,"), 13,
      "unknown config section 'sesion'"),
-    (SYNTHETIC.replace("world_rate_hz: 4}", "world_rate_hz: -4}"), 13,
+    (SYNTHETIC.replace("world_rate_hz: 4,", "world_rate_hz: -4,"), 13,
      "condition 'slow_world' config: (.|\n)*session.world_rate_hz = -4: Input should be greater than 0"),
     (SYNTHETIC.replace("name: slow_world", "name: fast_world"), 3, "conditions names must be unique"),
     ("- just\n- a list\n", 1, "a protocol is a YAML mapping"),
@@ -52,6 +54,19 @@ def test_conditions_needing_unbuilt_parts_are_named_and_the_study_is_refused(tmp
 def test_bad_protocols_name_the_line_and_the_value(bad, line, message):
     with pytest.raises(ProtocolError, match=rf"protocol.yaml:{line}: (.|\n)*{message}"):
         parse_protocol(bad, "protocol.yaml")
+
+
+def test_a_talk_task_needs_an_avatar_checkpoint_and_an_experimenter(tmp_path):
+    talk = SYNTHETIC.replace("  - {name: carry, kind: grasp_and_move, seconds: 2.1,",
+                             "  - {name: talk, kind: talk_to_avatar, seconds: 5, success: experimenter}\n"
+                             "  - {name: carry, kind: grasp_and_move, seconds: 2.1,")
+    assert "talk_to_avatar: session.avatar is false" in missing_parts(parse_protocol(talk))["fast_world"][0]
+    with_avatar = talk.replace("avatar: false", f"avatar_checkpoint: '{tmp_path}'")
+    assert f"no avatar checkpoint at {tmp_path}" in missing_parts(parse_protocol(with_avatar))["slow_world"][0]
+    (tmp_path / "config.json").write_text("{}")
+    assert missing_parts(parse_protocol(with_avatar)) == {}
+    with pytest.raises(ProtocolError, match="simulator cannot judge talk_to_avatar; set success: experimenter"):
+        parse_protocol(talk.replace("success: experimenter", "success: simulator"))
 
 
 def test_unknown_condition_names_and_unreadable_files_fail_clearly(tmp_path):
