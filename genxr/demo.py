@@ -14,11 +14,11 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-import genxr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import genxr
 from genxr.platform.config import GenXRConfig
 
 

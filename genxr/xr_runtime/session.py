@@ -124,9 +124,10 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
 def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds: float | None = None,
                 clock: Clock = MONOTONIC, source: TrackingSource | None = None,
                 world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None = None,
-                on_progress: Callable[[int], None] | None = None) -> SessionResult:
-    """Runs one session for ``seconds`` (default ``config.session.duration_s``) into ``folder``;
-    ``world`` = (name, handler) replaces the default world service."""
+                on_progress: Callable[[int], None] | None = None, max_frames: int | None = None) -> SessionResult:
+    """Runs one session for ``seconds`` (default ``config.session.duration_s``) or ``max_frames``
+    displayed frames, whichever comes first, into ``folder``; ``world`` = (name, handler)
+    replaces the default world service."""
     folder = Path(folder)
     _prepare_folder(folder)
     duration_s = config.session.duration_s if seconds is None else seconds
@@ -182,7 +183,7 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                          on_frame=on_frame, on_event=recorder.add_event)
         loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
         try:
-            loop.run(duration_s=duration_s)
+            loop.run(duration_s=duration_s, max_frames=max_frames)
         except KeyboardInterrupt:
             interrupted = True
         loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else "finished")
