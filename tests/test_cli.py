@@ -86,7 +86,7 @@ def test_demo_runs_a_session_and_names_the_missing_parts(tmp_path):
     assert "session summary" in result.output and "world service: ground_truth" in result.output
     assert "issue #5" in result.output, "the missing world model is named with its issue"
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {"recording", "trace.json", "metrics.json",
-                                                               "session.mp4"}
+                                                               "session.mp4", "spans.jsonl"}
 
 
 def test_demo_with_openxr_and_no_runtime_says_what_to_do(tmp_path, monkeypatch):

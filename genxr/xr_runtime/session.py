@@ -7,7 +7,8 @@ runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session 
 * ``trace.json`` - Chrome Trace Event JSON of every hop (open in ui.perfetto.dev),
 * ``metrics.json`` - frame timing, motion-to-photon, content latency, update rates, per-stage
   span percentiles, bus counters,
-* ``session.mp4`` - what the display showed.
+* ``session.mp4`` - what the display showed,
+* ``spans.jsonl`` - the spans, appended while the session runs (``genxr dashboard --live``).
 
 Ctrl-C ends the session cleanly: every file is closed and complete, the manifest says how
 it ended. A session folder that cannot be written fails before anything starts.
@@ -28,7 +29,7 @@ from genxr.platform.bus import Bus, InProcessBus, Service
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.config import GenXRConfig
 from genxr.platform.messages import AvatarMotion, AvatarRequest, WorldFrame, WorldFrameRequest
-from genxr.platform.tracing import Tracer
+from genxr.platform.tracing import LiveSpanWriter, Tracer
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.frame_loop import FrameLoop
 from genxr.xr_runtime.recording import Recorder, write_json_atomic
@@ -38,6 +39,7 @@ from genxr.xr_runtime.timing import DisplayClock
 
 WORLD_SERVICE = Service("world_model", WorldFrameRequest, WorldFrame)
 AVATAR_SERVICE = Service("avatar", AvatarRequest, AvatarMotion)
+LIVE_SPANS_FILE = "spans.jsonl"
 
 
 class SessionError(RuntimeError):
@@ -183,7 +185,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                          on_frame=on_frame, on_event=recorder.add_event)
         loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
         try:
-            loop.run(duration_s=duration_s, max_frames=max_frames)
+            with LiveSpanWriter(tracer, folder / LIVE_SPANS_FILE):  # what `genxr dashboard --live` follows
+                loop.run(duration_s=duration_s, max_frames=max_frames)
         except KeyboardInterrupt:
             interrupted = True
         loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else "finished")

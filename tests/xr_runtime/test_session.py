@@ -31,7 +31,10 @@ def sim_session(tmp_path_factory):
 
 def test_sim_session_writes_every_file_of_the_session_folder(sim_session):
     folder = sim_session.folder
-    assert {p.name for p in folder.iterdir()} == {"recording", "trace.json", "metrics.json", "session.mp4"}
+    assert {p.name for p in folder.iterdir()} == {"recording", "trace.json", "metrics.json", "session.mp4",
+                                                  "spans.jsonl"}
+    live = [json.loads(line) for line in (folder / "spans.jsonl").read_text().splitlines()]
+    assert {"composite", "read_tracking"} <= {event["name"] for event in live}, "spans were written as they ran"
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["frames"] == 60 and metrics["world_model"] == "ground_truth"
     for key in ("frame_time_ms_p99", "deadline_miss_rate", "compositor_ms_p50", "rotational_m2p_ms_p99",
