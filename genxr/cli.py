@@ -40,6 +40,16 @@ app.command("prune")(prune_command)
 from genxr.components.sim.cli import app as sim_app  # noqa: E402  (no torch at import)
 
 app.add_typer(sim_app, name="sim")
+from genxr.components.worldmodel.cli import train_codec as train_worldmodel_codec  # noqa: E402  (no torch at import)
+from genxr.components.worldmodel.cli import train_student as train_worldmodel_student  # noqa: E402
+from genxr.components.worldmodel.cli import train_teacher as train_worldmodel_teacher  # noqa: E402
+
+train_app.command("worldmodel-codec")(train_worldmodel_codec)
+train_app.command("worldmodel-teacher")(train_worldmodel_teacher)
+train_app.command("worldmodel-student")(train_worldmodel_student)
+from genxr.components.worldmodel.cli import evaluate as eval_worldmodel  # noqa: E402
+
+eval_app.command("worldmodel")(eval_worldmodel)
 from genxr.evaluation.cli import dashboard_command, lsl_command, study_app  # noqa: E402  (no torch at import)
 
 app.add_typer(study_app, name="study")
@@ -177,6 +187,18 @@ def bench_avatar(
     from genxr.evaluation.benchmarks.avatar import run
 
     print_json(run(preset, seconds, threads), as_json)
+
+
+@bench_app.command("worldmodel")
+def bench_worldmodel(
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads (1 is fastest on the shared 2-core machine)")] = 1,
+    chunks: Annotated[int, typer.Option(min=1, help="student chunks timed (after 8 warm-up chunks)")] = 48,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Student frames/s and per-chunk latency at 64x64 vs the many-step teacher, same run."""
+    from genxr.evaluation.benchmarks.worldmodel import run
+
+    print_json(run(threads=threads, chunks=chunks), as_json)
 
 
 @bench_app.command("serve")

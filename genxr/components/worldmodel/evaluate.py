@@ -1,0 +1,152 @@
+"""``genxr eval worldmodel``: held-out rollouts of the student and the teachers vs ground truth.
+
+Each rollout starts at an observed anchor frame of a held-out episode (seeds and behaviour
+mixtures never trained on, :data:`genxr.components.sim.dataset.HELDOUT_MIXTURES`) and
+generates the next ``rollout_frames`` model frames from the tracking stream alone: the
+student streams chunk by chunk (:class:`.stream.WorldModelStream`), the teachers sample
+windows anchored on the same frame (:func:`.teacher.teacher_rollout`). Reported: PSNR/SSIM
+per frame and their drift over the rollout, hand PSNR inside the ground-truth hand mask,
+IoU of the hand region, whether the button is lit when the simulator says it is, for the
+shipped student, its ODE-initialised stage, the hybrid and head-only teachers, and two
+references: the codec's reconstruction (the ceiling) and repeating the anchor (the floor).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genxr.components import flow_matching as fm
+from genxr.components.worldmodel import metrics
+from genxr.components.worldmodel.checkpoint import load_model, read_config
+from genxr.components.worldmodel.conditioning import tracking_from_arrays
+from genxr.components.worldmodel.data import EVALUATION_FIELDS, images_of, load_episodes
+from genxr.components.worldmodel.stream import WorldModelStream
+from genxr.components.worldmodel.teacher import teacher_rollout
+
+MODELS = ("student", "student_ode", "teacher", "teacher_head_only")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Which held-out rollouts: ``rollout_frames`` model frames (every ``frame_stride`` sim frames) from each start."""
+
+    rollout_frames: int = 64
+    frame_stride: int = 3
+    starts: tuple[int, ...] = (0, 165)
+    episodes: int | None = None
+    teacher_steps: int = 32
+    student_steps: int = 2
+    sigma_shift: float = 3.0
+    teacher_window: int = 6
+    seed: int = 0
+
+
+def _decode(codec, latents: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return codec.decode(latents[0]).permute(0, 2, 3, 1).numpy()
+
+
+def rollout(models: dict, codec, clip: dict[str, np.ndarray], config: EvalConfig) -> dict[str, np.ndarray]:
+    """Generated frames (T, H, W, 3) in [0, 1] of every model in ``models`` (plus the references) for one clip
+    (arrays of T + 1 frames, the first the anchor)."""
+    tracking = tracking_from_arrays(clip["head_pose"], clip["hand_positions"], clip["hand_flags"], clip["hand_active"])
+    truth = images_of(clip["rgb"])
+    anchor = codec.encode(truth[:1])[:, None]
+    frames = truth.shape[0] - 1
+    out = {"anchor_copy": np.repeat(clip["rgb"][:1].astype(np.float32) / 255.0, frames, 0),
+           "codec": codec.decode(codec.encode(truth[1:])).permute(0, 2, 3, 1).numpy()}
+    for name, model in models.items():
+        if model.config.causal:
+            stream = WorldModelStream(model, codec, config.student_steps, config.sigma_shift, config.seed)
+            stream.reset(clip["rgb"][0], tracking.frames(0, 1))
+            chunks = [stream.step(tracking.frames(1 + s, min(1 + s + stream.chunk_frames, frames + 1)))
+                      for s in range(0, frames, stream.chunk_frames)]
+            out[name] = np.concatenate(chunks).astype(np.float32) / 255.0
+        else:
+            generator = torch.Generator().manual_seed(config.seed)
+            sigmas = fm.euler_sigmas(config.teacher_steps, config.sigma_shift)
+            out[name] = _decode(codec, teacher_rollout(model, anchor, tracking, config.teacher_window, sigmas, generator))
+    return out
+
+
+def _summarise(generated: dict[str, list[np.ndarray]], truth: np.ndarray, hand_mask: np.ndarray,
+               object_mask: np.ndarray, lit_truth: np.ndarray) -> dict:
+    """Metrics per model over all rollouts ((R, T, H, W, 3) arrays)."""
+    result: dict[str, dict] = {}
+    gt_hands = hand_mask > 0
+    for name, frames in generated.items():
+        frames = np.stack(frames)
+        per_frame = np.array([[metrics.psnr(frames[r, t], truth[r, t]) for t in range(truth.shape[1])]
+                              for r in range(truth.shape[0])])
+        lit, visible = metrics.button_lit(frames.reshape(-1, *frames.shape[2:]), object_mask.reshape(-1, *object_mask.shape[2:]))
+        lit_gt = lit_truth.reshape(-1)
+        correct = (lit == lit_gt)[visible]
+        on, off = visible & lit_gt, visible & ~lit_gt
+        balanced = np.mean([(lit[on]).mean() if on.any() else np.nan, (~lit[off]).mean() if off.any() else np.nan])
+        result[name] = {
+            "psnr": float(per_frame.mean()), "ssim": metrics.ssim(frames.reshape(-1, *frames.shape[2:]),
+                                                                  truth.reshape(-1, *truth.shape[2:])),
+            "psnr_by_frame": per_frame.mean(0).round(3).tolist(),
+            "hand_psnr": metrics.psnr(frames, truth, gt_hands),
+            "hand_iou": metrics.iou(metrics.hand_pixels(frames), gt_hands),
+            "button_state_accuracy": float(correct.mean()) if correct.size else float("nan"),
+            "button_balanced_accuracy": float(balanced),
+        }
+    return result
+
+
+def evaluate(checkpoints: dict[str, Path], codec_dir: Path, heldout: Path, config: EvalConfig, out: Path | None = None
+             ) -> dict:
+    """Runs the rollouts and returns the JSON-able result; with ``out``, also writes the JSON, the drift
+    plot (``worldmodel_drift.png``), a contact sheet and a side-by-side video next to it."""
+    torch.manual_seed(config.seed)
+    codec, _ = load_model(codec_dir)
+    models = {name: load_model(path)[0] for name, path in checkpoints.items()}
+    episodes = load_episodes(heldout, EVALUATION_FIELDS, config.episodes)
+    span = config.rollout_frames * config.frame_stride + 1
+    generated: dict[str, list[np.ndarray]] = {}
+    truth, hands, objects, lit = [], [], [], []
+    for episode in range(episodes.count):
+        for start in config.starts:
+            if start + span > episodes.frames:
+                raise ValueError(f"rollout from frame {start} needs {span} frames, episodes have {episodes.frames}")
+            clip = episodes.clip(episode, start, config.rollout_frames + 1, config.frame_stride)
+            for name, frames in rollout(models, codec, clip, config).items():
+                generated.setdefault(name, []).append(frames)
+            truth.append(clip["rgb"][1:].astype(np.float32) / 255.0)
+            hands.append(clip["hand_mask"][1:])
+            objects.append(clip["object_mask"][1:])
+            lit.append(clip["object_state"][1:, 1] > 0.5)
+    truth_a, lit_a = np.stack(truth), np.stack(lit)
+    per_model = _summarise(generated, truth_a, np.stack(hands), np.stack(objects), lit_a)
+    get = lambda model, key: per_model.get(model, {}).get(key)  # noqa: E731
+    result = {
+        "student_psnr": get("student", "psnr"), "teacher_psnr": get("teacher", "psnr"),
+        "student_ssim": get("student", "ssim"), "teacher_ssim": get("teacher", "ssim"),
+        "hand_psnr_hybrid": get("teacher", "hand_psnr"), "hand_psnr_head_only": get("teacher_head_only", "hand_psnr"),
+        "student_hand_psnr": get("student", "hand_psnr"), "hand_iou": get("student", "hand_iou"),
+        "button_state_accuracy": get("student", "button_state_accuracy"),
+        "button_balanced_accuracy": get("student", "button_balanced_accuracy"),
+        "student_ode_psnr": get("student_ode", "psnr"), "codec_psnr": get("codec", "psnr"),
+        "anchor_copy_psnr": get("anchor_copy", "psnr"),
+        "rollouts": len(truth), "rollout_frames": config.rollout_frames,
+        "lit_frames": int(lit_a.sum()), "frames": int(lit_a.size),
+        "config": asdict(config), "per_model": per_model,
+        "checkpoints": {name: read_config(path)["summary"] for name, path in checkpoints.items()},
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "worldmodel_eval.json").write_text(json.dumps(result, indent=2) + "\n")
+        from genxr.components.worldmodel.figures import contact_sheet, drift_plot, side_by_side_video
+
+        drift_plot(per_model, out / "worldmodel_drift.png")
+        rows = {"ground truth": truth_a[0]} | {name: generated[name][0] for name in ("student", "teacher",
+                                                                                     "teacher_head_only") if name in generated}
+        contact_sheet(rows, out / "worldmodel_rollout.png")
+        side_by_side_video(rows, out / "worldmodel_side_by_side.mp4")
+    return result

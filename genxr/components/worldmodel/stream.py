@@ -1,0 +1,117 @@
+"""Streaming generation with the chunk-causal student: :class:`WorldModelStream`.
+
+One :meth:`WorldModelStream.step` per chunk of ``chunk_frames`` model frames: the chunk
+starts as noise, is denoised in ``steps`` Euler steps of the flow ODE (1-4; each a forward
+of the chunk's tokens against the KV cache, the cache left untouched), and the clean output
+is then run once more at noise level 0 to append its keys/values to the cache: ``steps + 1``
+forwards per chunk. The cache is plain tensors (:class:`~.dit.KVCache`) holding the anchor
+frame (the ``sink``, the image the stream was reset with) and the newest ``window_frames``
+frames, so memory is bounded however long a session runs.
+
+:func:`generate_chunk` is the same procedure for a batch, with the option of keeping the
+autograd graph of one chosen step (Self-Forcing training, :mod:`.distill`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from genxr.components import flow_matching as fm
+from genxr.components.worldmodel.codec import FrameCodec
+from genxr.components.worldmodel.conditioning import Tracking, tracking_from_messages
+from genxr.components.worldmodel.dit import KVCache, VideoDiT
+from genxr.platform.messages import TrackingFrame
+
+
+def generate_chunk(model: VideoDiT, cache: KVCache, tracking: Tracking, sigmas: torch.Tensor, noise: torch.Tensor,
+                   grad_step: int | None = None) -> tuple[torch.Tensor, KVCache]:
+    """Denoises one chunk (B, f, C, h, w) from ``noise`` along ``sigmas`` (steps + 1, from 1 to 0)
+    attending to ``cache``; returns the clean latents and the cache with them appended.
+
+    ``grad_step`` (Self-Forcing): stop at that step index, keeping its graph, and return its x0
+    prediction as the chunk's output; every other forward runs without gradient, the cache
+    write included (on the detached output)."""
+    x = noise
+    b, f = noise.shape[:2]
+    last = len(sigmas) - 2 if grad_step is None else grad_step
+    for index in range(last + 1):
+        s, s_next = float(sigmas[index]), float(sigmas[index + 1])
+        sigma = torch.full((b, f), s)
+        with torch.set_grad_enabled(grad_step is not None and index == grad_step and torch.is_grad_enabled()):
+            velocity, _ = model.step(x, sigma, tracking, cache)
+            x0 = fm.predict_x0(x, velocity, sigma)
+        if index < last:
+            x = fm.euler_step(x, velocity, s, s_next).detach()
+    with torch.no_grad():
+        _, cache = model.step(x0.detach(), torch.zeros(b, f), tracking, cache)
+    return x0, cache
+
+
+def write_anchor(model: VideoDiT, latents: torch.Tensor, tracking: Tracking) -> KVCache:
+    """The cache of the anchor frame(s) (B, a, C, h, w), clean, as the stream's first entries."""
+    with torch.no_grad():
+        _, cache = model.step(latents, torch.zeros(latents.shape[:2]), tracking, None)
+    return cache
+
+
+class WorldModelStream:
+    """Frames from tracking, chunk by chunk, with the student (see the module docstring).
+
+    ``reset(anchor_image, anchor_tracking)`` starts a stream from one observed frame (H, W, 3)
+    uint8 and the tracking at that frame (its head pose becomes the reference of the ray
+    maps); ``step(tracking_frames)`` takes ``chunk_frames`` tracking frames (one per model
+    frame, a list of ``TrackingFrame`` or a batch-1 :class:`Tracking`) and returns that many
+    frames (f, H, W, 3) uint8.
+    """
+
+    def __init__(self, student: VideoDiT, codec: FrameCodec, steps: int = 2, shift: float = 3.0, seed: int = 0) -> None:
+        if not student.config.causal:
+            raise ValueError("WorldModelStream needs a chunk-causal (causal=True) student")
+        if codec.config.latent_channels != student.config.latent_channels:
+            raise ValueError(f"codec latent_channels {codec.config.latent_channels} != student latent_channels "
+                             f"{student.config.latent_channels}")
+        self.student, self.codec = student.eval(), codec.eval()
+        self.sigmas = fm.euler_sigmas(steps, shift)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.cache: KVCache | None = None
+        self.reference: torch.Tensor | None = None
+        self.frames_generated = 0
+
+    @property
+    def chunk_frames(self) -> int:
+        return self.student.config.chunk_frames
+
+    def _tracking(self, frames: list[TrackingFrame] | Tracking) -> Tracking:
+        if isinstance(frames, Tracking):
+            return Tracking(frames.head_pose, frames.hand_positions, frames.joint_valid, self.reference)
+        return tracking_from_messages(list(frames), self.reference)
+
+    @torch.no_grad()
+    def reset(self, anchor_image: np.ndarray, anchor_tracking: TrackingFrame | Tracking) -> None:
+        """Starts over from ``anchor_image`` (H, W, 3) uint8 seen at ``anchor_tracking`` (one frame)."""
+        if isinstance(anchor_tracking, Tracking):
+            self.reference = anchor_tracking.head_pose[:, 0].clone()
+            tracking = self._tracking(anchor_tracking)
+        else:
+            head = anchor_tracking.head
+            self.reference = torch.tensor([[*head.position, *head.orientation]], dtype=torch.float32)
+            tracking = self._tracking([anchor_tracking])
+        image = torch.as_tensor(np.asarray(anchor_image)).permute(2, 0, 1)[None].float() / 255.0
+        latents = self.codec.encode(image)[:, None]
+        self.cache = write_anchor(self.student, latents, tracking)
+        self.frames_generated = 0
+
+    @torch.no_grad()
+    def step(self, tracking_frames: list[TrackingFrame] | Tracking) -> np.ndarray:
+        """Generates the next chunk: (f, H, W, 3) uint8, f = number of tracking frames given."""
+        if self.cache is None:
+            raise RuntimeError("call reset(anchor_image, anchor_tracking) before step()")
+        tracking = self._tracking(tracking_frames)
+        c = self.student.config
+        f = tracking.head_pose.shape[1]
+        noise = torch.randn(1, f, c.latent_channels, c.latent_size, c.latent_size, generator=self.generator)
+        x0, self.cache = generate_chunk(self.student, self.cache, tracking, self.sigmas, noise)
+        self.frames_generated += f
+        images = self.codec.decode(x0[0])
+        return (images.permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()

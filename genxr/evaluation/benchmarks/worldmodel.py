@@ -1,0 +1,78 @@
+"""``genxr bench worldmodel``: streamed student frames per second vs the many-step teacher.
+
+Both run the shipped checkpoints at 64x64 on the same held-out tracking. The student
+streams chunks through :class:`WorldModelStream` (``steps`` Euler steps + one cache write
+per chunk, then decoding); timed: ``step`` calls only, after ``warmup_chunks`` chunks
+(the cache is full and rolling from then on). A chunk's latency is the wall time from its
+tracking frames going in to its decoded frames coming out (hand-to-frame compute latency).
+The teacher generates windows of 6 frames anchored on the observed frame with
+``teacher_steps`` Euler steps (:func:`teacher_rollout`), as in the evaluation. Frames per
+second = frames returned / wall seconds, measured one after the other in the same process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from genxr.components import flow_matching as fm
+from genxr.components.sim.dataset import DatasetConfig, write_dataset
+from genxr.components.worldmodel.checkpoint import load_model, shipped
+from genxr.components.worldmodel.conditioning import tracking_from_arrays
+from genxr.components.worldmodel.data import load_episodes
+from genxr.components.worldmodel.stream import WorldModelStream
+from genxr.components.worldmodel.teacher import teacher_rollout
+
+
+def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_steps: int = 32, student_steps: int = 2,
+        data_dir=None) -> dict:
+    """The benchmark's JSON-able result (keys in the module docstring and docs/worldmodel.md)."""
+    import tempfile
+    from pathlib import Path
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        codec, _ = load_model(shipped("codec"))
+        student, _ = load_model(shipped("student"))
+        teacher, _ = load_model(shipped("teacher"))
+        chunk = student.config.chunk_frames
+        frames = (chunks + warmup_chunks) * chunk + 1
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(data_dir) if data_dir is not None else Path(tmp) / "heldout"
+            if not (root / "manifest.json").is_file():
+                write_dataset(root, DatasetConfig(episodes=1, frames=3 * frames, split="heldout"))
+            episodes = load_episodes(root)
+        clip = episodes.clip(0, 0, frames, 3)
+        tracking = tracking_from_arrays(clip["head_pose"], clip["hand_positions"], clip["hand_flags"], clip["hand_active"])
+        stream = WorldModelStream(student, codec, student_steps)
+        stream.reset(clip["rgb"][0], tracking.frames(0, 1))
+        latencies = []
+        with torch.no_grad():
+            for k in range(chunks + warmup_chunks):
+                part = tracking.frames(1 + k * chunk, 1 + (k + 1) * chunk)
+                started = time.perf_counter()
+                stream.step(part)
+                if k >= warmup_chunks:
+                    latencies.append(time.perf_counter() - started)
+            anchor = codec.encode(torch.from_numpy(clip["rgb"][:1]).permute(0, 3, 1, 2).float() / 255.0)[:, None]
+            teacher_frames = 12
+            sigmas = fm.euler_sigmas(teacher_steps, 3.0)
+            started = time.perf_counter()
+            latents = teacher_rollout(teacher, anchor, tracking.frames(0, teacher_frames + 1), 6, sigmas)
+            codec.decode(latents[0])
+            teacher_seconds = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(before)
+    latencies_ms = np.array(latencies) * 1000.0
+    student_fps = chunk * len(latencies) / (latencies_ms.sum() / 1000.0)
+    teacher_fps = teacher_frames / teacher_seconds
+    return {"student_fps": round(float(student_fps), 1), "teacher_fps": round(float(teacher_fps), 2),
+            "student_speedup": round(float(student_fps / teacher_fps), 1),
+            "chunk_latency_ms_p50": round(float(np.percentile(latencies_ms, 50)), 2),
+            "chunk_latency_ms_p90": round(float(np.percentile(latencies_ms, 90)), 2),
+            "chunk_frames": chunk, "student_steps": student_steps, "teacher_steps": teacher_steps,
+            "chunks_timed": len(latencies), "threads": threads, "resolution": codec.config.resolution,
+            "cache_frames_max": student.config.sink_frames + student.config.window_frames}
