@@ -14,6 +14,7 @@ codec (``out/codec``), the student needs both (:mod:`.distill`).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -138,8 +139,10 @@ class _Run:
                 self.ema.optimization_step = meta["step"]
             self.step = meta["step"]
             self.seconds_before = meta["seconds"]
-            for _ in range(self.step):
-                self.schedule.step()
+            with warnings.catch_warnings():  # replaying the schedule before any optimizer step is intended
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                for _ in range(self.step):
+                    self.schedule.step()
 
     def update(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
