@@ -90,3 +90,16 @@ class FrameCodec(nn.Module):
         self.components.copy_(components.float())
         codes = (x - mean) @ components.T
         self.scale.copy_(codes.pow(2).mean().sqrt().float())
+
+
+def anchor_relative(latents: torch.Tensor) -> torch.Tensor:
+    """The diffusion models' data space: clip latents (B, F, C, h, w) whose first frame is the anchor
+    become the anchor (unchanged) followed by each later frame minus the anchor. A model that
+    predicts zeros for the later frames thus repeats the anchor, and training spends its steps
+    on what changes (head motion, hands, the button) rather than on re-drawing the room."""
+    return torch.cat([latents[:, :1], latents[:, 1:] - latents[:, :1]], 1)
+
+
+def from_anchor(deltas: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`anchor_relative` for generated frames: deltas (B, T, C, h, w) + anchor (B, 1, C, h, w)."""
+    return deltas + anchor

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from genxr.components import flow_matching as fm
 from genxr.components.worldmodel.checkpoint import load_model
+from genxr.components.worldmodel.codec import anchor_relative
 from genxr.components.worldmodel.conditioning import Tracking
 from genxr.components.worldmodel.data import load_episodes
 from genxr.components.worldmodel.dit import VideoDiT
@@ -59,7 +60,7 @@ def ode_pairs(preset: Preset, teacher: VideoDiT, codec, episodes, rng: np.random
     batch = 8
     for _ in tqdm(range(0, preset.ode_pairs, batch), desc="ode pairs", unit="batch"):
         images, tracking = episodes.batch(batch, preset.clip_frames, preset.data.frame_stride, rng, preset.data.max_gap)
-        latents = encode_clip(codec, images)
+        latents = anchor_relative(encode_clip(codec, images))
         noise = torch.randn_like(latents[:, 1:])
         x0, states = sample_window(teacher, latents[:, :1], tracking, noise, grid, student_sigmas[:-1])
         for name, value in (("anchor", latents[:, :1]), ("states", torch.stack(states, 1)), ("x0", x0),

@@ -23,6 +23,7 @@ import torch
 from genxr.components import flow_matching as fm
 from genxr.components.worldmodel import metrics
 from genxr.components.worldmodel.checkpoint import load_model, read_config
+from genxr.components.worldmodel.codec import from_anchor
 from genxr.components.worldmodel.conditioning import tracking_from_arrays
 from genxr.components.worldmodel.data import EVALUATION_FIELDS, images_of, load_episodes
 from genxr.components.worldmodel.stream import WorldModelStream
@@ -70,7 +71,8 @@ def rollout(models: dict, codec, clip: dict[str, np.ndarray], config: EvalConfig
         else:
             generator = torch.Generator().manual_seed(config.seed)
             sigmas = fm.euler_sigmas(config.teacher_steps, config.sigma_shift)
-            out[name] = _decode(codec, teacher_rollout(model, anchor, tracking, config.teacher_window, sigmas, generator))
+            deltas = teacher_rollout(model, anchor, tracking, config.teacher_window, sigmas, generator)
+            out[name] = _decode(codec, from_anchor(deltas, anchor))
     return out
 
 

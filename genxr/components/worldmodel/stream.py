@@ -4,7 +4,8 @@ One :meth:`WorldModelStream.step` per chunk of ``chunk_frames`` model frames: th
 starts as noise, is denoised in ``steps`` Euler steps of the flow ODE (1-4; each a forward
 of the chunk's tokens against the KV cache, the cache left untouched), and the clean output
 is then run once more at noise level 0 to append its keys/values to the cache: ``steps + 1``
-forwards per chunk. The cache is plain tensors (:class:`~.dit.KVCache`) holding the anchor
+forwards per chunk. Generated latents are relative to the anchor's
+(:func:`~.codec.anchor_relative`); the anchor is added back before decoding. The cache is plain tensors (:class:`~.dit.KVCache`) holding the anchor
 frame (the ``sink``, the image the stream was reset with) and the newest ``window_frames``
 frames, so memory is bounded however long a session runs.
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from genxr.components import flow_matching as fm
-from genxr.components.worldmodel.codec import FrameCodec
+from genxr.components.worldmodel.codec import FrameCodec, from_anchor
 from genxr.components.worldmodel.conditioning import Tracking, tracking_from_messages
 from genxr.components.worldmodel.dit import KVCache, VideoDiT
 from genxr.platform.messages import TrackingFrame
@@ -76,6 +77,7 @@ class WorldModelStream:
         self.generator = torch.Generator().manual_seed(seed)
         self.cache: KVCache | None = None
         self.reference: torch.Tensor | None = None
+        self.anchor: torch.Tensor | None = None
         self.frames_generated = 0
 
     @property
@@ -99,6 +101,7 @@ class WorldModelStream:
             tracking = self._tracking([anchor_tracking])
         image = torch.as_tensor(np.asarray(anchor_image)).permute(2, 0, 1)[None].float() / 255.0
         latents = self.codec.encode(image)[:, None]
+        self.anchor = latents
         self.cache = write_anchor(self.student, latents, tracking)
         self.frames_generated = 0
 
@@ -113,5 +116,5 @@ class WorldModelStream:
         noise = torch.randn(1, f, c.latent_channels, c.latent_size, c.latent_size, generator=self.generator)
         x0, self.cache = generate_chunk(self.student, self.cache, tracking, self.sigmas, noise)
         self.frames_generated += f
-        images = self.codec.decode(x0[0])
+        images = self.codec.decode(from_anchor(x0, self.anchor)[0])
         return (images.permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()

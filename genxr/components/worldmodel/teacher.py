@@ -1,5 +1,6 @@
 """Many-step sampling with the bidirectional teacher: windows, trajectories and long rollouts.
 
+Latents of generated frames are relative to the anchor (:func:`.codec.anchor_relative`).
 The teacher denoises a window of frames after a clean anchor frame (noise level 0, the
 observed image the stream starts from; the window may start any number of frames after
 it, as in training with ``max_gap``). Sampling integrates the flow ODE with

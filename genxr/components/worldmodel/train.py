@@ -27,7 +27,7 @@ from tqdm import tqdm
 from genxr.components import flow_matching as fm
 from genxr.components.worldmodel.checkpoint import (CheckpointError, config_differences, load_model, load_train_state,
                                                     optimizer_tensors, restore_optimizer, save_model, save_train_state)
-from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec, FrameCodecConfig
+from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec, FrameCodecConfig, anchor_relative
 from genxr.components.worldmodel.conditioning import ConditioningConfig, Tracking
 from genxr.components.worldmodel.data import images_of, load_episodes
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT, VideoDiTConfig
@@ -228,7 +228,7 @@ def train_teacher(preset: Preset, train_dir: Path, out: Path, head_only: bool = 
         while run.step < recipe.steps:
             images, tracking = episodes.batch(recipe.batch, preset.clip_frames, preset.data.frame_stride, rng,
                                               preset.data.max_gap)
-            loss = teacher_loss(model, encode_clip(codec, images), tracking, preset.context_noise_max)
+            loss = teacher_loss(model, anchor_relative(encode_clip(codec, images)), tracking, preset.context_noise_max)
             run.update(loss)
             loss_value = 0.98 * loss_value + 0.02 * loss.item() if run.step > 1 else loss.item()
             bar.update(1)

@@ -62,7 +62,7 @@ def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_step
             sigmas = fm.euler_sigmas(teacher_steps, 3.0)
             started = time.perf_counter()
             latents = teacher_rollout(teacher, anchor, tracking.frames(0, teacher_frames + 1), 6, sigmas)
-            codec.decode(latents[0])
+            codec.decode((latents + anchor)[0])
             teacher_seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(before)
