@@ -31,9 +31,9 @@ from genxr.platform.bus import (
     InProcessBus,
     Mailbox,
     PendingResponse,
+    Service,
     ServiceFailedError,
     ServiceUnavailableError,
-    Service,
     Topic,
     check_type,
     frame_ids_of,
@@ -116,12 +116,8 @@ class RayBus(Bus):
             raise ServiceFailedError(f"replica raised {err.cause!r}" if hasattr(err, "cause") else str(err)) from err
 
     def request_async(self, service: Service, request: Message, timeout_s: float) -> PendingResponse:
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        check_type(request, service.request_type, f"request to service {service.name!r}")
+        self._check_request(service, request, timeout_s)
         with self._lock:
-            if self._closed:
-                raise ServiceUnavailableError(f"the bus is closed; cannot reach service {service.name!r}")
             deployed = self._handles.get(service.name)
         if deployed is None:
             return self._local.request_async(service, request, timeout_s)
@@ -144,10 +140,6 @@ class RayBus(Bus):
         return PendingResponse(service, future, timeout_s, self.clock,
                                on_timeout=lambda: self._count("timed_out_requests"),
                                on_late=lambda: self._count("late_responses"))
-
-    def _count(self, counter: str) -> None:
-        with self._lock:
-            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     def close(self) -> None:
         with self._lock:

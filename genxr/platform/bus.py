@@ -217,6 +217,19 @@ class Bus(ABC):
     def close(self) -> None:
         """Releases the backend's resources; requests afterwards raise :class:`ServiceUnavailableError`."""
 
+    def _count(self, counter: str) -> None:
+        """Adds one to ``stats.<counter>`` (backends hold ``_lock``)."""
+        with self._lock:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+
+    def _check_request(self, service: Service[Req, Resp], request: Req, timeout_s: float) -> None:
+        """What every backend checks before sending: a positive deadline, the request's type, an open bus."""
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        check_type(request, service.request_type, f"request to service {service.name!r}")
+        if self._closed:
+            raise ServiceUnavailableError(f"the bus is closed; cannot reach service {service.name!r}")
+
     def __enter__(self) -> Bus:
         return self
 
@@ -283,17 +296,9 @@ class InProcessBus(Bus):
         with self._lock:
             self._handlers.pop(service.name, None)
 
-    def _count(self, counter: str) -> None:
-        with self._lock:
-            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-
     def request_async(self, service: Service[Req, Resp], request: Req, timeout_s: float) -> PendingResponse[Resp]:
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        check_type(request, service.request_type, f"request to service {service.name!r}")
+        self._check_request(service, request, timeout_s)
         with self._lock:
-            if self._closed:
-                raise ServiceUnavailableError(f"the bus is closed; cannot reach service {service.name!r}")
             registered = self._handlers.get(service.name)
             if registered is None:
                 raise ServiceUnavailableError(

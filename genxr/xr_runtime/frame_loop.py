@@ -49,7 +49,6 @@ from genxr.xr_runtime.sinks import Sink
 from genxr.xr_runtime.sources import TrackingSource
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming
 
-
 _SAMPLE_TIMES_KEPT = 2048
 """Tracking frames remembered for content latency: ~23 s at 90 Hz, far beyond any deadline."""
 

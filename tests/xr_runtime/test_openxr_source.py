@@ -16,8 +16,8 @@ from genxr.xr_runtime.openxr_source import (
     OpenXRUnavailableError,
     SessionAction,
     SessionStateMachine,
-    head_from_xr,
     hand_from_xr,
+    head_from_xr,
     pose_from_xr,
 )
 

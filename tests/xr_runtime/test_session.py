@@ -97,8 +97,9 @@ def test_unwritable_session_folder_fails_before_starting(tmp_path):
 
 
 def test_session_with_an_avatar_checkpoint_streams_motion_and_draws_it(tmp_path):
-    import torch
     from dataclasses import replace
+
+    import torch
 
     from genxr.components.avatar.checkpoint import save_checkpoint
     from genxr.components.avatar.generator import GENERATOR_PRESETS, LatentGenerator
