@@ -57,9 +57,10 @@ class ModelDeployment:
     """A replica serving one model kind for many sessions (wrapped by ``serve.deployment``)."""
 
     def __init__(self, kind: str, max_sessions: int = 8, idle_timeout_s: float = 300.0,
-                 torch_threads: int | None = 1) -> None:
+                 torch_threads: int | None = 1, nice: int = 10) -> None:
         if kind not in MODEL_FACTORIES:
             raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
+        os.nice(nice)  # a replica on the headset's PC must not take the CPU from the frame loop
         if torch_threads is not None:
             import torch
 

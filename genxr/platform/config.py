@@ -63,6 +63,7 @@ class BusConfig(_Section):
 
     backend: Literal["inproc", "ray"] = Field("inproc", description="in-process threads or Ray Serve handles")
     workers: int = Field(4, ge=1, le=64, description="handler threads of the in-process backend")
+    handler_nice: int = Field(10, ge=0, le=19, description="how much lower model handlers run than the frame loop")
     request_timeout_ms: float = Field(250.0, gt=0, description="deadline of one model request, ms")
     ray_address: str | None = Field(None, description="existing Ray cluster to join (ray start --head)")
 

@@ -108,7 +108,8 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
               on_event: Callable[[str, str], None], attach_world: bool) -> Bus:
     """The bus the config names; with Ray and ``attach_world``, the world model is a Serve deployment."""
     if config.bus.backend == "inproc":
-        return InProcessBus(clock=clock, tracer=tracer, workers=config.bus.workers)
+        return InProcessBus(clock=clock, tracer=tracer, workers=config.bus.workers,
+                            handler_nice=config.bus.handler_nice)
     from genxr.deploy.ray_bus import RayBus
     from genxr.deploy.serve import connect
 

@@ -205,3 +205,15 @@ def test_every_hop_is_a_span_tagged_with_frame_ids():
     served = spans["serve world_model"]
     assert served.track == "world_model"
     assert served.frame_id == 13 and served.source_frame_ids == (12, 13)
+
+
+def test_handlers_run_at_lower_priority_than_the_caller():
+    import os
+
+    with InProcessBus(handler_nice=7) as bus:
+        bus.serve(ECHO, lambda frame: frame.model_copy(
+            update={"frame_id": os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}))
+        handler_nice = bus.request(ECHO, two_handed_frame(), timeout_s=5).frame_id
+    assert handler_nice == os.getpriority(os.PRIO_PROCESS, 0) + 7
+    with pytest.raises(ValueError, match="handler_nice must be in"):
+        InProcessBus(handler_nice=20)
