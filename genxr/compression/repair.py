@@ -105,6 +105,9 @@ class ExpectedActivation:
         if norm is None:
             self.reason = "no LayerNorm/RMSNorm before the producer"
             return
+        if getattr(norm, "weight", None) is None:
+            self.reason = "the preceding norm has no affine parameters (e.g. adaLN modulation)"
+            return
         self.gamma = norm.weight.detach().double()
         beta = getattr(norm, "bias", None)
         self.beta = beta.detach().double() if beta is not None else torch.zeros_like(self.gamma)

@@ -36,3 +36,22 @@ def test_fused_qkv_groups_are_skipped_with_a_reason():
     fused_attention = [layer for block in model.blocks for layer in (block.qkv, block.out)]
     reference, _ = fold(model, inputs, 0.5, ignored_layers=fused_attention)
     torch.testing.assert_close(folded(*inputs), reference(*inputs))
+
+
+def test_world_model_folds_with_its_input_embedding_left_whole():
+    dit = pytest.importorskip("genxr.components.worldmodel.dit")
+    conditioning = pytest.importorskip("genxr.components.worldmodel.conditioning")
+    from genxr.compression import CompressionError
+
+    torch.manual_seed(0)
+    config = dit.DIT_PRESETS["tiny"]
+    model = dit.VideoDiT(config).eval()
+    pose = torch.zeros(1, 2, 7)
+    pose[..., 6] = 1
+    tracking = conditioning.Tracking(pose, torch.randn(1, 2, 2, 26, 3) * 0.1, torch.ones(1, 2, 2, 26), pose[:, 0])
+    inputs = (torch.randn(1, 2, config.latent_channels, config.latent_size, config.latent_size), torch.rand(1, 2), tracking)
+    with pytest.raises(CompressionError, match="no longer runs"):
+        fold(model, inputs, 0.5)
+    folded, report = fold(model, inputs, 0.5, ignored_layers=[model.embed])
+    assert {"blocks.0.ff.net.0.proj", "blocks.1.ff.net.0.proj"} <= {g.name for g in report.groups}
+    assert folded(*inputs).shape == model(*inputs).shape
