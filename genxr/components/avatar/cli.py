@@ -62,6 +62,7 @@ def evaluate(
     conversations: Annotated[int, typer.Option(min=1, help="held-out conversations")] = 8,
     seconds: Annotated[float, typer.Option(min=2.0, help="length of each held-out conversation")] = 30.0,
     plots: Annotated[Path | None, typer.Option(help="directory for the dial plot, facing plot and clip")] = None,
+    scales: Annotated[str, typer.Option(help="ascending guidance scales of the eye-contact dial, comma-separated")] = "0,1,2,3,4",
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
 ) -> None:
@@ -72,7 +73,9 @@ def evaluate(
 
     try:
         result = evaluate_with_threads(checkpoint or shipped_checkpoint(preset),
-                                       EvalConfig(conversations=conversations, seconds=seconds), plots, threads)
+                                       EvalConfig(conversations=conversations, seconds=seconds,
+                                                  guidance_scales=tuple(float(w) for w in scales.split(","))),
+                                       plots, threads)
     except CheckpointError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None

@@ -59,7 +59,7 @@ def stream_conversation(stream: AvatarStream, talk: Conversation, seed: int, **r
 def _summary(motion: list[tuple[np.ndarray, np.ndarray]], talks: list[Conversation], reference_pose: np.ndarray
              ) -> dict:
     poses = [metrics.pose_features(r, t) for r, t in motion]
-    gaze, facing, walking_facing, beats = [], [], [], []
+    gaze, facing, walking_facing, beats, motion_beat_count = [], [], [], [], 0
     for (r, t), pose, talk in zip(motion, poses, talks):
         n = len(r)
         g, f = metrics.gaze_and_facing_deg(r, t, talk.user_head[:n])
@@ -67,7 +67,9 @@ def _summary(motion: list[tuple[np.ndarray, np.ndarray]], talks: list[Conversati
         facing.append(f)
         walking_facing.append(f[talk.user_walking[:n]])
         onsets = audio_features(talk.user_audio, talk.agent_audio, n)[:, 4]
-        beats.append(metrics.beat_consistency(metrics.audio_beats(onsets), metrics.motion_beats(pose)))
+        motion_beats = metrics.motion_beats(pose)
+        motion_beat_count += len(motion_beats)
+        beats.append(metrics.beat_consistency(metrics.audio_beats(onsets), motion_beats))
     pose_all = np.concatenate(poses)
     velocity = np.concatenate([np.diff(p, axis=0) * 30.0 for p in poses])
     reference_velocity = np.diff(reference_pose, axis=0) * 30.0
@@ -84,6 +86,7 @@ def _summary(motion: list[tuple[np.ndarray, np.ndarray]], talks: list[Conversati
         "walking_facing_error_deg": {q: float(np.percentile(walking_all, p)) for q, p in
                                      (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
         "beat_consistency": float(np.mean(beats)),
+        "motion_beats_per_s": motion_beat_count / (len(pose_all) / 30.0),
     }
 
 
@@ -110,10 +113,11 @@ def evaluate(checkpoint: Path, config: EvalConfig = EvalConfig(), plots: Path | 
     result["eye_contact_ratio_by_scale"] = [d["eye_contact_ratio"] for d in dial_summaries]
     result["gaze_error_deg_by_scale"] = [d["gaze_error_deg"] for d in dial_summaries]
     result["dial_monotonic"] = bool(np.all(np.diff(result["eye_contact_ratio_by_scale"]) > 0))
+    ablation = None
     if "generator_no_user" in models:
-        ablation = AvatarStream(models["vae"], models["generator_no_user"])
-        result["no_user_position"] = _summary([stream_conversation(ablation, t, i) for i, t in enumerate(talks)],
-                                              talks, reference_pose)
+        stream = AvatarStream(models["vae"], models["generator_no_user"])
+        ablation = [stream_conversation(stream, t, i) for i, t in enumerate(talks)]
+        result["no_user_position"] = _summary(ablation, talks, reference_pose)
     gt = result["ground_truth"]
     result["targets"] = {
         "gaze_error_deg_le_30": result["gaze_error_deg"] <= 30.0,
@@ -132,9 +136,7 @@ def evaluate(checkpoint: Path, config: EvalConfig = EvalConfig(), plots: Path | 
 
         plots.mkdir(parents=True, exist_ok=True)
         plot_dial(result, plots / "avatar_dial.png")
-        plot_walking_facing(default, result.get("no_user_position") and [
-            stream_conversation(AvatarStream(models["vae"], models["generator_no_user"]), t, i)
-            for i, t in enumerate(talks)], truth, talks, plots / "avatar_facing.png")
+        plot_walking_facing(default, ablation, truth, talks, plots / "avatar_facing.png")
         render_clip(default[0], truth[0], talks[0], plots / "avatar_clip.gif")
     return result
 

@@ -68,7 +68,7 @@ def render_clip(model: Motion, truth: Motion, talk: Conversation, path: Path, se
     generated, generated_rot = sk.forward_kinematics_6d(model[0][:frames].astype(np.float64), model[1][:frames])
     real, _ = sk.forward_kinematics_6d(truth[0][:frames].astype(np.float64), truth[1][:frames])
     gaze_tip = generated[:, sk.JOINT["head"]] + 0.6 * sk.head_forward(generated_rot)
-    figure, (top, side) = plt.subplots(1, 2, figsize=(6.4, 3.4), dpi=70)
+    figure, (top, side) = plt.subplots(1, 2, figsize=(7.0, 3.4), dpi=80)
     views = ((top, (0, 2), (-3.2, 3.2), (-3.2, 3.2), "top (x, z)"), (side, (2, 1), (-3.2, 3.2), (0.0, 2.2), "side (z, y)"))
 
     def draw(i: int) -> None:
