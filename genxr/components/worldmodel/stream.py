@@ -99,7 +99,7 @@ class WorldModelStream:
             head = anchor_tracking.head
             self.reference = torch.tensor([[*head.position, *head.orientation]], dtype=torch.float32)
             tracking = self._tracking([anchor_tracking])
-        image = torch.as_tensor(np.asarray(anchor_image)).permute(2, 0, 1)[None].float() / 255.0
+        image = torch.from_numpy(np.array(anchor_image, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
         latents = self.codec.encode(image)[:, None]
         self.anchor = latents
         self.cache = write_anchor(self.student, latents, tracking)
