@@ -105,6 +105,7 @@ def demo(
     source: Annotated[str | None, typer.Option(help="tracking source: sim, openxr or replay")] = None,
     replay: Annotated[Path | None, typer.Option(help="recording folder to replay (with --source replay)")] = None,
     backend: Annotated[str | None, typer.Option(help="bus backend: inproc or ray")] = None,
+    world: Annotated[str | None, typer.Option(help="world service: auto, student or ground_truth")] = None,
     seconds: Annotated[float | None, typer.Option(min=0.1, help="session length (default: the preset's)")] = None,
     out: Annotated[Path | None, typer.Option(help="session folder (default: <output_dir>/demo)")] = None,
     preset: Annotated[str, typer.Option(help="configuration preset")] = "default",
@@ -119,6 +120,8 @@ def demo(
         session["source"] = source
     if replay is not None:
         session["replay_path"] = replay
+    if world is not None:
+        session["world"] = world
     try:
         cfg = load_config(preset, config, **({"session": session} if session else {}),
                           **({"bus": {"backend": backend}} if backend else {}))

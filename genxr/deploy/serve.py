@@ -31,6 +31,12 @@ def _ground_truth_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest],
     return GroundTruthWorld(seed=int(params.get("seed", 0)))
 
 
+def _student_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFrame]:
+    from genxr.components.worldmodel.service import StudentWorld
+
+    return StudentWorld(seed=int(params.get("seed", 0)))
+
+
 def _echo_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFrame]:
     """Answers at once with a blank 64x64 frame: measures the serving path without a model."""
     import numpy as np
@@ -48,6 +54,7 @@ def _echo_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFr
 
 MODEL_FACTORIES: dict[str, Callable[[dict[str, Any]], Callable[[Message], Message]]] = {
     "world:ground_truth": _ground_truth_world,
+    "world:student": _student_world,
     "world:echo": _echo_world,
 }
 """Model kind -> factory(session params) -> per-session handler (request message -> response)."""

@@ -37,6 +37,9 @@ class SessionConfig(_Section):
     display_rate_hz: float = Field(90.0, gt=0, le=240, description="display refresh rate when genxr paces the loop")
     duration_s: float = Field(10.0, gt=0, description="session length, seconds")
     seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
+    world: Literal["auto", "student", "ground_truth"] = Field(
+        "auto", description="world service: the world-model student, the simulator's ground truth, or auto "
+                            "(the student when its checkpoint ships)")
     world_rate_hz: float = Field(30.0, gt=0, le=240, description="most world-model requests per second")
     avatar: bool = Field(True, description="run the conversational avatar when its checkpoint is available")
     avatar_checkpoint: Path | None = Field(None, description="avatar checkpoint directory (default: the shipped one)")

@@ -72,9 +72,22 @@ def make_source(config: GenXRConfig, clock: Clock) -> TrackingSource:
     return ReplaySource(session.replay_path, clock=clock)
 
 
+def world_kind(config: GenXRConfig) -> str:
+    """The world service ``session.world`` names; ``auto`` is the world-model student when its
+    checkpoint ships with genxr, else the simulator's ground-truth world."""
+    if config.session.world != "auto":
+        return config.session.world
+    from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT
+
+    return "student" if (CHECKPOINT_ROOT / "student" / "config.json").is_file() else "ground_truth"
+
+
 def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], WorldFrame]]:
-    """(name, handler) of the world service: the simulator's ground-truth world until a
-    world-model checkpoint ships (issue #5)."""
+    """(name, handler) of the world service (see :func:`world_kind`)."""
+    if world_kind(config) == "student":
+        from genxr.components.worldmodel.service import MODEL_NAME, StudentWorld
+
+        return MODEL_NAME, StudentWorld(seed=config.session.seed)
     from genxr.components.ground_truth_world import MODEL_NAME, GroundTruthWorld
 
     return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
@@ -114,7 +127,7 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     from genxr.deploy.serve import connect
 
     try:
-        handles = connect(config.bus.ray_address)
+        handles = connect(config.bus.ray_address, world_kind=f"world:{world_kind(config)}")
     except Exception as err:  # Ray reports start/join failures with many exception types
         raise SessionError(f"cannot start or join Ray (address {config.bus.ray_address!r}): "
                            f"{type(err).__name__}: {err}") from err
@@ -143,7 +156,7 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
     if world is not None:
         world_name, world_handler = world
     elif config.bus.backend == "ray":
-        world_name, world_handler = "ground_truth (Ray Serve)", None
+        world_name, world_handler = f"{world_kind(config)} (Ray Serve)", None
     else:
         world_name, world_handler = make_world(config)
     avatar, conversation, avatar_note = make_avatar(config, clock.now_ns())

@@ -26,7 +26,8 @@ def test_serve_config_validates_against_rays_schema_and_names_our_builder():
 def test_unknown_model_kind_is_refused_naming_the_known_ones():
     from genxr.deploy.serve import ModelDeployment
 
-    with pytest.raises(ValueError, match=r"unknown model kind 'world:teapot'; known: \['world:echo', 'world:ground_truth'\]"):
+    known = r"\['world:echo', 'world:ground_truth', 'world:student'\]"
+    with pytest.raises(ValueError, match=rf"unknown model kind 'world:teapot'; known: {known}"):
         ModelDeployment("world:teapot")
 
 

@@ -36,7 +36,7 @@ def test_sim_session_writes_every_file_of_the_session_folder(sim_session):
     live = [json.loads(line) for line in (folder / "spans.jsonl").read_text().splitlines()]
     assert {"composite", "read_tracking"} <= {event["name"] for event in live}, "spans were written as they ran"
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["frames"] == 60 and metrics["world_model"] == "ground_truth"
+    assert metrics["frames"] == 60 and metrics["world_model"] == "worldmodel-student", "the shipped student is the default"
     for key in ("frame_time_ms_p99", "deadline_miss_rate", "compositor_ms_p50", "rotational_m2p_ms_p99",
                 "content_latency_ms_p50", "world_model_hz", "avatar_hz"):
         assert key in metrics
@@ -54,6 +54,12 @@ def test_sim_session_trace_is_valid_and_covers_every_stage(sim_session):
     assert {"wait_frame", "read_tracking", "request world_model", "serve world_model", "receive world_model",
             "composite", "submit video"} <= names
     assert any(e["ph"] == "f" for e in trace["traceEvents"]), "samples flow to the frames that showed them"
+
+
+def test_the_ground_truth_world_is_one_setting_away(tmp_path):
+    config = load_config("quick", session={"world": "ground_truth", "avatar": False}, **SMALL)
+    result = run_session(config, tmp_path / "gt", seconds=60.0, max_frames=30)
+    assert result.world_model == "ground_truth" and result.metrics["world_model_hz"] > 0
 
 
 def test_replaying_a_recorded_session_reproduces_its_tracking(sim_session, tmp_path):
