@@ -183,7 +183,7 @@ def bench_sim(
 def bench_avatar(
     preset: Annotated[str, typer.Option(help="shipped checkpoint to run")] = "cpu",
     seconds: Annotated[float, typer.Option(min=1.0, help="seconds of motion streamed per measurement")] = 20.0,
-    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads (2 = the target machine)")] = 2,
+    threads: Annotated[int, typer.Option(min=1, help="torch intra-op threads (1: faster at these sizes, robust on a shared machine)")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
 ) -> None:
     """Streamed avatar motion frames per second against the non-causal window baseline, same run."""

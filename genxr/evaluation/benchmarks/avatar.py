@@ -7,6 +7,8 @@ held-out conversation with the same Euler steps and classifier-free guidance (ba
 window each step. Timed: ``step`` calls only (feature extraction, generation, decoding,
 6D re-orthonormalisation), after a warm-up that fills the window; frames per second =
 frames returned / wall seconds, measured one after the other in the same process.
+Default one torch thread: at these sizes intra-op parallelism does not pay, and on a shared
+2-core machine two threads collapsed to 27 frames/s (measured) while one held ~420.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _frames_per_second(stream: AvatarStream, seconds: float, warmup_steps: int) 
     return frames / (time.perf_counter() - start)
 
 
-def run(preset: str = "cpu", seconds: float = 20.0, threads: int = 2) -> dict[str, float | int | str]:
+def run(preset: str = "cpu", seconds: float = 20.0, threads: int = 1) -> dict[str, float | int | str]:
     """Frames per second of both and their ratio (``speedup`` = stream / baseline)."""
     torch.set_num_threads(threads)
     models, _ = load_checkpoint(shipped_checkpoint(preset))
