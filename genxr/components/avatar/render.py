@@ -12,13 +12,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
 
-from genxr.components.avatar import metrics  # noqa: E402
-from genxr.components.avatar import skeleton as sk  # noqa: E402
-from genxr.components.sim.conversation.dataset import Conversation  # noqa: E402
+from genxr.components.avatar import metrics
+from genxr.components.avatar import skeleton as sk
+from genxr.components.sim.conversation.dataset import Conversation
 
 Motion = tuple[np.ndarray, np.ndarray]
 

@@ -32,7 +32,14 @@ from scipy.signal import resample_poly
 
 from genxr.components import flow_matching as fm
 from genxr.components.avatar import skeleton as sk
-from genxr.components.avatar.features import FPS, SAMPLE_RATE_HZ, SILENCE_LOG_ENERGY, speaker_features, split_motion, user_features
+from genxr.components.avatar.features import (
+    FPS,
+    SAMPLE_RATE_HZ,
+    SILENCE_LOG_ENERGY,
+    speaker_features,
+    split_motion,
+    user_features,
+)
 from genxr.components.avatar.frames import AgentPlacement
 from genxr.components.avatar.generator import LatentGenerator
 from genxr.components.avatar.vae import MotionVAE

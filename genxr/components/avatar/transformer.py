@@ -9,8 +9,8 @@ streaming alike, which bounds the cache to ``window - 1`` tokens per layer.
 Shapes: tokens ``(B, N, width)``; a cache is a list (one per layer) of ``(k, v)`` tensors
 ``(B, heads, L, width / heads)``, oldest first. Feed-forward layers are diffusers'
 ``FeedForward``; norms are torch's ``nn.RMSNorm`` (diffusers' ``RMSNorm`` has the same
-parameters but casts dtypes on every call, which tripled the cost of a streaming step on
-CPU); attention is torch's ``scaled_dot_product_attention`` with an additive float mask.
+parameters but casts dtypes on every call: 16 % of a streaming step in a CPU profile);
+attention is torch's ``scaled_dot_product_attention`` with an additive float mask.
 """
 
 from __future__ import annotations

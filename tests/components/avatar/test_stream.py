@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -152,7 +154,7 @@ def test_streamed_latents_follow_the_training_attention_pattern(tiny_models):
     sigmas = stream.sigmas
     with torch.no_grad():
         x = torch.cat(noises, 1)
-        for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        for s, s_next in itertools.pairwise(sigmas):
             level = torch.full(x.shape[:2], s)
             x = fm.euler_step(x, generator.forward_sequence(clean, x, level, condition), s, s_next)
     assert torch.allclose(x, clean, atol=1e-4)

@@ -18,6 +18,7 @@ Behaviours, each a few lines below:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,7 +117,7 @@ def _arm_keyframes(rng: np.random.Generator, track: SpeechTrack) -> list[list[tu
 def _arm_angles(keys: list[tuple[float, np.ndarray]], t: np.ndarray) -> np.ndarray:
     """(T, 3) arm angles from keyframes with minimum-jerk moves between them (rest outside)."""
     angles = np.tile(REST_ARM, (len(t), 1))
-    for (t0, a0), (t1, a1) in zip(keys, keys[1:]):
+    for (t0, a0), (t1, a1) in itertools.pairwise(keys):
         span = (t >= t0) & (t < t1)
         s = minimum_jerk((t[span] - t0) / (t1 - t0))
         angles[span] = a0 + (a1 - a0) * s[:, None]

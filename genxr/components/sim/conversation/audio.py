@@ -24,7 +24,7 @@ VOWEL_FORMANTS_HZ = np.array([[730, 1090], [530, 1840], [270, 2290], [570, 840],
 def synthesize_speech(rng: np.random.Generator, track: SpeechTrack, seconds: float,
                       sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """(round(seconds * sample_rate_hz),) float32 in [-1, 1]: the speaker's audio."""
-    n = int(round(seconds * sample_rate_hz))
+    n = round(seconds * sample_rate_hz)
     out = rng.normal(0.0, 1e-3, n)
     base_f0 = rng.uniform(95.0, 230.0)
     loudness = rng.uniform(0.25, 0.5)

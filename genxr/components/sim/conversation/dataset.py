@@ -66,7 +66,7 @@ def simulate_conversation(seed: int, index: int, seconds: float) -> Conversation
     if seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(5)]
-    frames = int(round(seconds * FPS))
+    frames = round(seconds * FPS)
     duration = frames / FPS
     tracks = simulate_turns(streams[0], duration)
     user_head, walking = simulate_user(streams[1], frames)
