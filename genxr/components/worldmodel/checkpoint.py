@@ -92,7 +92,9 @@ def read_config(directory: Path) -> dict:
         if config.get("format") != FORMAT or config.get("kind") not in KINDS:
             raise CheckpointError(f"{path}: format {config.get('format')!r} / kind {config.get('kind')!r} is not "
                                   f"a {FORMAT} model")
-        config["sha256"], config["config"]  # noqa: B018  (presence check)
+        missing = [key for key in ("sha256", "config") if key not in config]
+        if missing:
+            raise CheckpointError(f"{path}: not a valid world-model config (missing {missing})")
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as err:
         raise CheckpointError(f"{path}: not a valid world-model config ({type(err).__name__}: {err})") from None
     return config

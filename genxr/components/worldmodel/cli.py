@@ -66,7 +66,8 @@ def train_codec(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data
     """Fit the frame codec (PCA patch autoencoder) on simulator frames."""
     from genxr.components.sim.dataset import DatasetError
     from genxr.components.worldmodel.checkpoint import CheckpointError
-    from genxr.components.worldmodel.train import ensure_data, train_codec as run
+    from genxr.components.worldmodel.train import ensure_data
+    from genxr.components.worldmodel.train import train_codec as run
 
     chosen = _preset(preset)
     try:
@@ -86,7 +87,8 @@ def train_teacher(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
     """Train the bidirectional flow-matching teacher (needs the codec of the same --out)."""
     from genxr.components.sim.dataset import DatasetError
     from genxr.components.worldmodel.checkpoint import CheckpointError
-    from genxr.components.worldmodel.train import ensure_data, train_teacher as run
+    from genxr.components.worldmodel.train import ensure_data
+    from genxr.components.worldmodel.train import train_teacher as run
 
     chosen = _preset(preset)
     try:
@@ -136,7 +138,8 @@ def evaluate(checkpoints: Annotated[Path | None, typer.Option(help="directory wi
 
     from genxr.components.sim.dataset import DatasetConfig, DatasetError, write_dataset
     from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, CheckpointError
-    from genxr.components.worldmodel.evaluate import MODELS, EvalConfig, evaluate as run
+    from genxr.components.worldmodel.evaluate import MODELS, EvalConfig
+    from genxr.components.worldmodel.evaluate import evaluate as run
 
     root = checkpoints or CHECKPOINT_ROOT
     heldout = data or out / "data" / "heldout"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ JOINTS = 26
 BONES: tuple[tuple[int, int], ...] = ((0, 1),) + tuple(
     pair for chain in ((1, 2, 3, 4, 5), (1, 6, 7, 8, 9, 10), (1, 11, 12, 13, 14, 15), (1, 16, 17, 18, 19, 20),
                        (1, 21, 22, 23, 24, 25))
-    for pair in zip(chain[:-1], chain[1:]))
+    for pair in pairwise(chain))
 """(parent, child) OpenXR joint indices: palm-wrist, then wrist to each finger tip (25 bones)."""
 
 

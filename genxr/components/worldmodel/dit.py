@@ -29,11 +29,20 @@ from dataclasses import dataclass, field
 
 import torch
 from diffusers.models.attention import FeedForward
-from diffusers.models.embeddings import TimestepEmbedding, Timesteps, apply_rotary_emb, get_1d_rotary_pos_embed
+from diffusers.models.embeddings import (
+    TimestepEmbedding,
+    Timesteps,
+    apply_rotary_emb,
+    get_1d_rotary_pos_embed,
+)
 from torch import nn
 from torch.nn import functional as F
 
-from genxr.components.worldmodel.conditioning import ConditionEncoder, ConditioningConfig, Tracking
+from genxr.components.worldmodel.conditioning import (
+    ConditionEncoder,
+    ConditioningConfig,
+    Tracking,
+)
 
 
 @dataclass(frozen=True)

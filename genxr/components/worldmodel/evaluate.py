@@ -126,7 +126,7 @@ def evaluate(checkpoints: dict[str, Path], codec_dir: Path, heldout: Path, confi
             lit.append(clip["object_state"][1:, 1] > 0.5)
     truth_a, lit_a = np.stack(truth), np.stack(lit)
     per_model = _summarise(generated, truth_a, np.stack(hands), np.stack(objects), lit_a)
-    get = lambda model, key: per_model.get(model, {}).get(key)  # noqa: E731
+    get = lambda model, key: per_model.get(model, {}).get(key)
     result = {
         "student_psnr": get("student", "psnr"), "teacher_psnr": get("teacher", "psnr"),
         "student_ssim": get("student", "ssim"), "teacher_ssim": get("teacher", "ssim"),
@@ -144,7 +144,11 @@ def evaluate(checkpoints: dict[str, Path], codec_dir: Path, heldout: Path, confi
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "worldmodel_eval.json").write_text(json.dumps(result, indent=2) + "\n")
-        from genxr.components.worldmodel.figures import contact_sheet, drift_plot, side_by_side_video
+        from genxr.components.worldmodel.figures import (
+            contact_sheet,
+            drift_plot,
+            side_by_side_video,
+        )
 
         drift_plot(per_model, out / "worldmodel_drift.png")
         rows = {"ground truth": truth_a[0]} | {name: generated[name][0] for name in ("student", "teacher",

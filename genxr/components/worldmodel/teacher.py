@@ -11,6 +11,8 @@ teacher's trajectory passes exactly through the states the student starts its st
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 
 from genxr.components import flow_matching as fm
@@ -22,7 +24,7 @@ def trajectory_sigmas(teacher_steps: int, student_sigmas: torch.Tensor) -> torch
     """(teacher_steps + 1,) noise levels from 1 to 0: each student interval split uniformly into an equal share."""
     intervals = len(student_sigmas) - 1
     per = max(teacher_steps // intervals, 1)
-    parts = [torch.linspace(float(a), float(b), per + 1)[:-1] for a, b in zip(student_sigmas[:-1], student_sigmas[1:])]
+    parts = [torch.linspace(float(a), float(b), per + 1)[:-1] for a, b in pairwise(student_sigmas)]
     return torch.cat(parts + [torch.zeros(1)])
 
 

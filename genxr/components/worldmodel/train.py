@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +25,22 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from genxr.components import flow_matching as fm
-from genxr.components.worldmodel.checkpoint import (CheckpointError, config_differences, load_model, load_train_state,
-                                                    optimizer_tensors, restore_optimizer, save_model, save_train_state)
-from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec, FrameCodecConfig, anchor_relative
+from genxr.components.worldmodel.checkpoint import (
+    CheckpointError,
+    config_differences,
+    load_model,
+    load_train_state,
+    optimizer_tensors,
+    restore_optimizer,
+    save_model,
+    save_train_state,
+)
+from genxr.components.worldmodel.codec import (
+    CODEC_PRESETS,
+    FrameCodec,
+    FrameCodecConfig,
+    anchor_relative,
+)
 from genxr.components.worldmodel.conditioning import ConditioningConfig, Tracking
 from genxr.components.worldmodel.data import images_of, load_episodes
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT, VideoDiTConfig

@@ -18,7 +18,12 @@ def one_thread():
 def tiny_run(tmp_path_factory):
     """A run directory trained end to end with the ``tiny`` preset: data, codec, teachers, student."""
     from genxr.components.worldmodel.distill import train_student
-    from genxr.components.worldmodel.train import PRESETS, ensure_data, train_codec, train_teacher
+    from genxr.components.worldmodel.train import (
+        PRESETS,
+        ensure_data,
+        train_codec,
+        train_teacher,
+    )
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("worldmodel_tiny")

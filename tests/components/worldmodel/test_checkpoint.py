@@ -4,7 +4,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from genxr.components.worldmodel.checkpoint import CheckpointError, load_model, save_model
+from genxr.components.worldmodel.checkpoint import (
+    CheckpointError,
+    load_model,
+    save_model,
+)
 from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT
 

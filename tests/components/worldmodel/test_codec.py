@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec, FrameCodecConfig
+from genxr.components.worldmodel.codec import (
+    CODEC_PRESETS,
+    FrameCodec,
+    FrameCodecConfig,
+)
 
 
 def _images(n: int = 16) -> torch.Tensor:

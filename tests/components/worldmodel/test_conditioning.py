@@ -3,9 +3,18 @@ import math
 import numpy as np
 import torch
 
-from genxr.components.worldmodel.conditioning import (BONES, ConditionEncoder, ConditioningConfig, Tracking,
-                                                      camera_directions, camera_frame_joints, draw_skeleton,
-                                                      plucker_rays, quaternion_matrix, tracking_from_messages)
+from genxr.components.worldmodel.conditioning import (
+    BONES,
+    ConditionEncoder,
+    ConditioningConfig,
+    Tracking,
+    camera_directions,
+    camera_frame_joints,
+    draw_skeleton,
+    plucker_rays,
+    quaternion_matrix,
+    tracking_from_messages,
+)
 from genxr.platform.messages import HandJoints, Pose, TrackingFrame
 
 IDENTITY = torch.tensor([0.0, 1.6, 0.0, 0.0, 0.0, 0.0, 1.0])

@@ -15,7 +15,7 @@ def _frames(n: int, behaviour: str = "press_button"):
 
 def test_shipped_checkpoints_load_and_are_small():
     for name in ("codec", "teacher", "teacher_head_only", "student_ode", "student"):
-        model, config = load_model(CHECKPOINT_ROOT / name)
+        _, config = load_model(CHECKPOINT_ROOT / name)
         assert config["summary"]["preset"] == "cpu"
     total = sum(p.stat().st_size for p in CHECKPOINT_ROOT.rglob("*") if p.is_file())
     assert total < 20 * 2**20

@@ -8,7 +8,11 @@ from genxr.components import flow_matching as fm
 from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec
 from genxr.components.worldmodel.conditioning import Tracking
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT
-from genxr.components.worldmodel.stream import WorldModelStream, generate_chunk, write_anchor
+from genxr.components.worldmodel.stream import (
+    WorldModelStream,
+    generate_chunk,
+    write_anchor,
+)
 
 
 def _student() -> VideoDiT:

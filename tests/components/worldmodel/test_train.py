@@ -10,7 +10,7 @@ from genxr.components.worldmodel.train import PRESETS, teacher_config, train_tea
 def test_tiny_run_trains_every_stage(tiny_run):
     out, preset, _, _ = tiny_run
     for name in ("codec", "teacher", "teacher_head_only", "student_ode", "student"):
-        model, config = load_model(out / name)
+        _, config = load_model(out / name)
         assert config["summary"]["preset"] == "tiny"
     assert json.loads((out / "teacher" / "train_state.json").read_text())["step"] == preset.teacher_training.steps
     head_only, _ = load_model(out / "teacher_head_only", teacher_config(preset, head_only=True))
