@@ -92,7 +92,7 @@ def test_a_session_switches_to_serve_with_backend_ray_and_nothing_else(serve_han
 
     config = load_config("quick", bus={"backend": "ray"}, display={"width": 64, "height": 64})
     result = run_session(config, tmp_path / "ray-session", seconds=60.0, max_frames=60)
-    assert result.world_model == "ground_truth (Ray Serve)"
+    assert result.world_model == "student (Ray Serve)", "the shipped student, served by a replica"
     assert result.metrics["world_model_hz"] > 0 and result.metrics["frames"] > 0
     assert read_recording(tmp_path / "ray-session" / "recording").complete
 

@@ -30,8 +30,8 @@ def test_conditions_needing_unbuilt_parts_are_named_and_the_study_is_refused(tmp
     assert "issue #5" in missing["head_only"][0]
     assert any("issues #4/#7" in need for need in missing["hand_conditioned_folded"])
     assert "eye-contact guidance as a session setting" in missing["avatar_eye_contact"][0]
-    assert all(any("talk_to_avatar: no avatar checkpoint" in need for need in needs) for needs in missing.values()), \
-        "no avatar checkpoint ships yet, so the talk task cannot run in any condition"
+    assert not any("no avatar checkpoint" in need for needs in missing.values() for need in needs), \
+        "the avatar's checkpoint ships, so the talk task is not what is missing"
     with pytest.raises(StudyError, match="do not exist yet"):
         create_study(PROTOCOLS / "generated_reality.yaml", tmp_path / "study")
     assert not (tmp_path / "study").exists()
