@@ -20,7 +20,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from genxr.compression.handlers import CHANNEL_MIXING, HANDLERS, PASS_THROUGH, OpType, Slot
+from genxr.compression.handlers import CHANNEL_MIXING, HANDLERS, PASS_THROUGH, OpType, Slot, UnsupportedLayerError
 
 
 class TraceError(RuntimeError):
@@ -203,7 +203,7 @@ def channel_groups(graph: tp.DependencyGraph, model: nn.Module, ignored_layers=(
             else:
                 try:
                     slots = HANDLERS[node.type](module, role)
-                except NotImplementedError as err:
+                except UnsupportedLayerError as err:
                     group.skip_reason = f"{names.get(module)!r}: {err}"
                     break
                 mname = names.get(module, type(module).__name__)

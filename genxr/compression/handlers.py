@@ -25,6 +25,10 @@ from torch import nn
 OpType = tp.ops.OPTYPE
 
 
+class UnsupportedLayerError(ValueError):
+    """A layer in a role no fold handler can merge; its group is skipped with this reason."""
+
+
 @dataclass(frozen=True)
 class Slot:
     """One tensor holding the channel along ``dim``; ``feature`` says if it enters clustering."""
@@ -43,7 +47,7 @@ def _weight_bias(module: nn.Module, dim: int) -> list[Slot]:
 
 def _conv(module: nn.Conv2d, role: str) -> list[Slot]:
     if role == "in" and module.groups != 1:
-        raise NotImplementedError(f"grouped convolution ({module.groups} groups) as a consumer")
+        raise UnsupportedLayerError(f"grouped convolution ({module.groups} groups) as a consumer")
     return _weight_bias(module, 0 if role == "out" else 1)
 
 
