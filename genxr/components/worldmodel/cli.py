@@ -61,21 +61,28 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2) from None
 
 
-def train_codec(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
-                threads: Threads = 1, ship: Ship = False) -> None:
-    """Fit the frame codec (PCA patch autoencoder) on simulator frames."""
+def _run_stage(run, preset: str, out: Path, data: Path | None, threads: int, **options) -> Path:
+    """Makes sure the data set exists, runs one training stage and returns its run directory;
+    checkpoint and data-set errors end the command with their message."""
     from genxr.components.sim.dataset import DatasetError
     from genxr.components.worldmodel.checkpoint import CheckpointError
     from genxr.components.worldmodel.train import ensure_data
-    from genxr.components.worldmodel.train import train_codec as run
 
     chosen = _preset(preset)
     try:
         with _threads(threads):
             train_dir, _ = ensure_data(chosen, data, out)
-            directory = run(chosen, train_dir, out)
+            return run(chosen, train_dir, out, **options)
     except (CheckpointError, DatasetError) as err:
         _fail(err)
+
+
+def train_codec(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
+                threads: Threads = 1, ship: Ship = False) -> None:
+    """Fit the frame codec (PCA patch autoencoder) on simulator frames."""
+    from genxr.components.worldmodel.train import train_codec as run
+
+    directory = _run_stage(run, preset, out, data, threads)
     if ship:
         _ship(directory, "codec")
     console.print(f"codec checkpoint: {directory}")
@@ -85,18 +92,9 @@ def train_teacher(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
                   head_only: Annotated[bool, typer.Option("--head-only", help="camera conditioning only (ablation)")] = False,
                   threads: Threads = 1, ship: Ship = False) -> None:
     """Train the bidirectional flow-matching teacher (needs the codec of the same --out)."""
-    from genxr.components.sim.dataset import DatasetError
-    from genxr.components.worldmodel.checkpoint import CheckpointError
-    from genxr.components.worldmodel.train import ensure_data
     from genxr.components.worldmodel.train import train_teacher as run
 
-    chosen = _preset(preset)
-    try:
-        with _threads(threads):
-            train_dir, _ = ensure_data(chosen, data, out)
-            directory = run(chosen, train_dir, out, head_only=head_only)
-    except (CheckpointError, DatasetError) as err:
-        _fail(err)
+    directory = _run_stage(run, preset, out, data, threads, head_only=head_only)
     if ship:
         _ship(directory, directory.name)
     console.print(f"teacher checkpoint: {directory}")
@@ -105,18 +103,9 @@ def train_teacher(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
 def train_student(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
                   threads: Threads = 1, ship: Ship = False) -> None:
     """Distil the teacher into the causal student: ODE-pair init, then Self-Forcing with DMD."""
-    from genxr.components.sim.dataset import DatasetError
-    from genxr.components.worldmodel.checkpoint import CheckpointError
     from genxr.components.worldmodel.distill import train_student as run
-    from genxr.components.worldmodel.train import ensure_data
 
-    chosen = _preset(preset)
-    try:
-        with _threads(threads):
-            train_dir, _ = ensure_data(chosen, data, out)
-            directory = run(chosen, train_dir, out)
-    except (CheckpointError, DatasetError) as err:
-        _fail(err)
+    directory = _run_stage(run, preset, out, data, threads)
     if ship:
         _ship(out / "student_ode", "student_ode")
         _ship(directory, "student")
