@@ -215,6 +215,28 @@ def bench_serve(
     print_json(run(n), as_json)
 
 
+export_app = typer.Typer(help="Export models for deployment engines.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("onnx")
+def export_onnx(
+    model: Annotated[str, typer.Option(help="what to export: student (the world model's chunk step)")] = "student",
+    out: Annotated[Path, typer.Option(help="ONNX file to write (a .json report goes beside it)")] = Path(
+        "runs/export/student_step.onnx"),
+) -> None:
+    """Export a model step to ONNX with its streaming state as plain tensors, and check parity with torch."""
+    if model != "student":
+        console.print(f"[red]cannot export {model!r}: only 'student' is exportable so far (the avatar step and the "
+                      "frame decoder are not, issue #7)[/]")
+        raise typer.Exit(2)
+    from genxr.deploy.export import export_student_step
+
+    report = export_student_step(out)
+    console.print(f"wrote {out}; parity vs torch over {len(report['parity_max_abs_error_per_chunk'])} chunks: "
+                  f"max abs error {max(report['parity_max_abs_error_per_chunk']):.2e}")
+
+
 @app.command("serve")
 def serve_models(
     address: Annotated[str | None, typer.Option(help="join this Ray cluster (ray start --head) instead of starting one")] = None,

@@ -12,17 +12,21 @@ All in one run on a local Ray instance (127.0.0.1):
 * ``inproc_rtt_ms_p50`` - the same request through the in-process bus;
 * ``throughput_rps_{1,2,4}_sessions`` - ground-truth world requests answered per second
   with 1, 2 and 4 sessions requesting concurrently from one replica;
-* ``ort_speedup_vs_torch`` - null until the world-model student exists (issue #5): its
-  chunk step is what the target names.
+* ``ort_speedup_vs_torch`` - the world-model student's steady-state chunk step exported to
+  ONNX (:mod:`genxr.deploy.export`): eager torch time over ONNX Runtime time, one thread
+  each, measured in the same run.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
+from genxr.deploy.export import export_student_step
 from genxr.platform.bus import InProcessBus
 from genxr.platform.messages import WorldFrameRequest, encode
 
@@ -121,6 +125,8 @@ def run(n: int = 200) -> dict[str, float | int | None]:
         if started_here:
             serve.shutdown()
             ray.shutdown()
+    with tempfile.TemporaryDirectory(prefix="genxr-bench-serve-") as tmp:
+        step = export_student_step(Path(tmp) / "student_step.onnx")
     serve_p50, serve_p99 = _percentiles_ms(genxr_rtt)
     bare_p50, bare_p99 = _percentiles_ms(bare_rtt)
     return {
@@ -130,5 +136,6 @@ def run(n: int = 200) -> dict[str, float | int | None]:
         "serve_overhead_ratio": serve_p50 / bare_p50,
         "inproc_rtt_ms_p50": _percentiles_ms(inproc)[0],
         **{f"throughput_rps_{k}_sessions": v for k, v in throughput.items()},
-        "ort_speedup_vs_torch": None,
+        "ort_speedup_vs_torch": step["torch_ms"] / step["onnxruntime_ms"],
+        "student_step_torch_ms": step["torch_ms"], "student_step_onnxruntime_ms": step["onnxruntime_ms"],
     }
