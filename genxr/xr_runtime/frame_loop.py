@@ -220,9 +220,12 @@ class FrameLoop:
             self.metrics.timeouts[name] = self.metrics.timeouts.get(name, 0) + 1
             self.emit("deadline_missed", str(err))
         except BusError as err:
-            self.metrics.failures[name] = self.metrics.failures.get(name, 0) + 1
-            self.emit("model_failed", str(err))
+            self._failed(name, err)
         return False
+
+    def _failed(self, name: str, err: BusError) -> None:
+        self.metrics.failures[name] = self.metrics.failures.get(name, 0) + 1
+        self.emit("model_failed", str(err))
 
     def _send(self, slot: _ServiceSlot | None, build: Callable[[int], object], frame_id: int) -> None:
         if slot is None or slot.pending is not None:
@@ -235,8 +238,7 @@ class FrameLoop:
             try:
                 slot.pending = self.bus.request_async(slot.service, build(slot.next_request_id), slot.timeout_s)
             except BusError as err:
-                self.metrics.failures[slot.service.name] = self.metrics.failures.get(slot.service.name, 0) + 1
-                self.emit("model_failed", str(err))
+                self._failed(slot.service.name, err)
                 return
         slot.next_request_id += 1
 
@@ -269,9 +271,8 @@ class FrameLoop:
             self.metrics.world_updates += 1
         if self._collect(self.avatar, frame_id):
             self.metrics.avatar_updates += 1
-        recent = list(self._recent)
         self._send(self.world, lambda rid: WorldFrameRequest(session_id=self.session_id, request_id=rid,
-                                                             tracking=recent), frame_id)
+                                                             tracking=list(self._recent)), frame_id)
         self._send(self.avatar, lambda rid: self._avatar_request(rid, frame), frame_id)
         world = self.world.latest if self.world else None
         avatar = self.avatar.latest if self.avatar else None
