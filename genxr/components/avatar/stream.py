@@ -149,11 +149,16 @@ class AvatarStream:
         self.user_head = current
         return rows
 
-    def _conditions(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk]) -> torch.Tensor:
-        """(2, 1, width) condition rows: gaze score kept, then dropped."""
+    def _frame_features(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """This chunk's per-frame features: audio (S, 6) of both speakers and user (S, 9)."""
         self._write_audio(audio_chunks)
         audio = np.concatenate([self.audio[s].features(self.frame, self.stride) for s in ("user", "agent")], axis=1)
-        user = self._user_rows(user_pose)
+        return audio, self._user_rows(user_pose)
+
+    def _conditions(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk]) -> torch.Tensor:
+        """(2, 1, width) condition rows: gaze score kept, then dropped."""
+        audio, user = self._frame_features(user_pose, audio_chunks)
         audio_t = torch.from_numpy(audio)[None].expand(2, -1, -1)
         user_t = torch.from_numpy(user)[None].expand(2, -1, -1)
         gaze = torch.full((2, 1), self.gaze_target)
