@@ -301,12 +301,16 @@ class DisplayFrame(Message):
     content was generated for (None before the first arrives), ``reprojection_deg`` the
     rotation the timewarp applied, ``content_age_ns`` how old that content is at display
     time, and ``stale`` True when it is older than the compositor's limit (a model stopped
-    answering) or there is no content yet.
+    answering) or there is no content yet. With a headset's views, ``view_images`` holds one
+    (H, W, 3) uint8 image per view in the runtime's view order (left eye first) and
+    ``image`` is the first of them; None for a mono display.
     """
 
     frame_id: int = Field(ge=0)
     display_time_ns: int = Field(ge=0)
     image: Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=4096 * 4096 * 3)]
+    view_images: list[Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=4096 * 4096 * 3)]] | None = (
+        Field(default=None, min_length=1, max_length=4))
     world_frame_id: int | None = Field(default=None, ge=0)
     reprojection_deg: Finite = Field(default=0.0, ge=0.0)
     content_age_ns: int | None = Field(default=None, ge=0)

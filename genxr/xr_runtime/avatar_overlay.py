@@ -4,8 +4,8 @@
 root translation in the session's reference space. For the display time the overlay
 picks the motion frame (holding the last one past the chunk's end), runs forward
 kinematics on the 22-joint skeleton, projects the joints with the display camera
-(OpenXR view space: +X right, +Y up, -Z forward; pinhole with the display's vertical FOV)
-and draws bones as thick lines and the head as a disc with Pillow. Joints behind the
+(OpenXR view space: +X right, +Y up, -Z forward; a pinhole with the display's vertical FOV,
+or a headset eye's asymmetric frustum) and draws bones as thick lines and the head as a disc with Pillow. Joints behind the
 camera are not drawn.
 
 Hand-drawn rather than rasterised by the simulator's renderer: the renderer draws the
@@ -14,13 +14,12 @@ world model's training scenes; the overlay has to cost well under a millisecond 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from PIL import Image, ImageDraw
 
 from genxr.components.avatar import skeleton as sk
 from genxr.platform.messages import AvatarMotion, Pose
+from genxr.xr_runtime.views import ViewFov
 
 BODY_COLOUR = (70, 130, 220)
 HEAD_COLOUR = (240, 200, 160)
@@ -35,23 +34,33 @@ def joints_at(motion: AvatarMotion, time_ns: int) -> np.ndarray:
     return positions
 
 
-def project(points: np.ndarray, head: Pose, width: int, height: int, vertical_fov_deg: float) -> np.ndarray:
-    """(N, 3) reference-space points -> (N, 3): pixel u, v and depth in front of the camera (metres)."""
+def _frustum(fov: float | ViewFov, width: int, height: int) -> ViewFov:
+    """A vertical FOV in degrees (the mono display) as its symmetric frustum; a ViewFov as is."""
+    return fov if isinstance(fov, ViewFov) else ViewFov.symmetric(fov, width, height)
+
+
+def project(points: np.ndarray, head: Pose, width: int, height: int, fov: float | ViewFov) -> np.ndarray:
+    """(N, 3) reference-space points -> (N, 3): pixel u, v and depth in front of the camera (metres).
+
+    ``head`` is the camera's (eye's) pose in the reference space; ``fov`` the vertical field of
+    view in degrees (symmetric, square pixels) or a view's asymmetric :class:`ViewFov`."""
+    tan_l, tan_r, tan_u, tan_d = _frustum(fov, width, height).tangents()
     view = np.linalg.inv(head.matrix())
     camera = points @ view[:3, :3].T + view[:3, 3]
     depth = -camera[:, 2]
-    focal = (height / 2) / math.tan(math.radians(vertical_fov_deg) / 2)
     safe = np.where(depth > 1e-6, depth, np.inf)
-    u = width / 2 + focal * camera[:, 0] / safe
-    v = height / 2 - focal * camera[:, 1] / safe
+    u = width * (camera[:, 0] / safe - tan_l) / (tan_r - tan_l)
+    v = height * (tan_u - camera[:, 1] / safe) / (tan_u - tan_d)
     return np.stack([u, v, depth], axis=1)
 
 
 def draw_avatar(image: np.ndarray, motion: AvatarMotion, time_ns: int, head: Pose,
-                vertical_fov_deg: float) -> np.ndarray:
-    """``image`` (H, W, 3) uint8 with the avatar drawn at ``time_ns`` seen from ``head``; a new array."""
+                fov: float | ViewFov) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 with the avatar drawn at ``time_ns`` seen from ``head`` through
+    ``fov`` (vertical degrees, or a view's :class:`ViewFov`); a new array."""
     height, width = image.shape[:2]
-    pixels = project(joints_at(motion, time_ns), head, width, height, vertical_fov_deg)
+    frustum = _frustum(fov, width, height)
+    pixels = project(joints_at(motion, time_ns), head, width, height, frustum)
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
     thickness = max(1, round(width / 64))
@@ -62,7 +71,8 @@ def draw_avatar(image: np.ndarray, motion: AvatarMotion, time_ns: int, head: Pos
                   width=max(1, round(thickness * 2 / max(pixels[joint, 2], 0.5))))
     head_index = sk.JOINT["head"]
     if pixels[head_index, 2] > 0.05:
-        radius = 0.1 * (height / 2) / math.tan(math.radians(vertical_fov_deg) / 2) / pixels[head_index, 2]
+        _, _, tan_u, tan_d = frustum.tangents()
+        radius = 0.1 * height / (tan_u - tan_d) / pixels[head_index, 2]
         u, v = pixels[head_index, :2]
         draw.ellipse([u - radius, v - radius, u + radius, v + radius], fill=HEAD_COLOUR)
     return np.asarray(canvas)

@@ -16,11 +16,19 @@ upsamples the model's 64x64 to the display resolution. Edges are clamped
 (``padding_mode="border"``): rays that leave the generated view repeat its border pixels
 instead of showing black. Translation of the head since generation is not corrected
 (that needs depth: positional timewarp is outside this compositor).
+
+Stereo: given :class:`~genxr.xr_runtime.views.DisplayView`s (a headset's eyes, each with
+its own orientation and asymmetric OpenXR field of view) the same warp runs once per view
+with that view's pixel rays (``ViewFov.pixel_rays``) and orientation ``R_v`` in place of
+``R_d``. The world model generates one mono image, so both eyes see it re-projected
+without disparity (as if at infinity); the avatar, which is geometry, is drawn per view
+from each eye's position and so does have parallax.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +37,7 @@ import torch.nn.functional as F
 
 from genxr.platform.messages import AvatarMotion, DisplayFrame, Pose, WorldFrame
 from genxr.xr_runtime.avatar_overlay import draw_avatar
+from genxr.xr_runtime.views import DisplayView, ViewFov
 
 
 @dataclass(frozen=True)
@@ -78,10 +87,14 @@ class Compositor:
         self._grid = torch.empty(1, config.height, config.width, 2)  # reused sampling grid, NDC of the source
         self._blank = np.zeros((config.height, config.width, 3), np.uint8)
         self._blank.flags.writeable = False
+        self._view_rays: dict[ViewFov, tuple[torch.Tensor, torch.Tensor]] = {}
+        """Pixel rays per view frustum: a headset's per-eye FOVs rarely change, so this stays tiny."""
 
-    def warp(self, image: np.ndarray, source_fov_deg: float, relative_rotation: np.ndarray) -> np.ndarray:
+    def warp(self, image: np.ndarray, source_fov_deg: float, relative_rotation: np.ndarray,
+             fov: ViewFov | None = None) -> np.ndarray:
         """Re-projects ``image`` (h, w, 3) uint8, seen with vertical FOV ``source_fov_deg``, through
-        ``relative_rotation`` = R_g^T R_d (display camera -> generation camera, (3, 3)).
+        ``relative_rotation`` = R_g^T R_d (display camera -> generation camera, (3, 3)) into the
+        display's symmetric frustum, or into ``fov`` (a view's asymmetric frustum) when given.
 
         Returns (H, W, 3) uint8 at the display resolution.
         """
@@ -89,7 +102,7 @@ class Compositor:
         tan_y = math.tan(math.radians(source_fov_deg) / 2)
         tan_x = tan_y * w / h
         r = [[float(v) for v in row] for row in np.asarray(relative_rotation, dtype=np.float64)]
-        x, y = self._ray_x, self._ray_y
+        x, y = (self._ray_x, self._ray_y) if fov is None else self._rays_for(fov)
 
         def rotated(k: int) -> torch.Tensor:  # (H, W) component k of R @ (x, y, -1), generation camera frame
             return x * r[k][0] + y * r[k][1] - r[k][2]
@@ -103,10 +116,25 @@ class Compositor:
         warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return warped[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
+    def _rays_for(self, fov: ViewFov) -> tuple[torch.Tensor, torch.Tensor]:
+        rays = self._view_rays.get(fov)
+        if rays is None:
+            if len(self._view_rays) >= 16:  # a runtime that changes FOV every frame: keep the newest only
+                self._view_rays.clear()
+            rays = self._view_rays[fov] = fov.pixel_rays(self.config.width, self.config.height)
+        return rays
+
     def composite(self, frame_id: int, display_time_ns: int, display_head: Pose,
-                  world: WorldFrame | None, avatar: AvatarMotion | None = None) -> DisplayFrame:
+                  world: WorldFrame | None, avatar: AvatarMotion | None = None,
+                  views: Sequence[DisplayView] = ()) -> DisplayFrame:
         """The display frame for ``display_head`` (the pose predicted for ``display_time_ns``),
-        with the avatar's newest motion drawn over the world when there is one."""
+        with the avatar's newest motion drawn over the world when there is one.
+
+        With ``views`` (a headset's eyes, reference space) every view is rendered from its own
+        pose and frustum into ``DisplayFrame.view_images`` (in the same order); ``image`` is
+        then the first view and ``reprojection_deg`` that view's rotation."""
+        if views:
+            return self._composite_views(frame_id, display_time_ns, world, avatar, views)
         if world is None:
             image = self._blank
             if avatar is not None:
@@ -120,5 +148,28 @@ class Compositor:
         return DisplayFrame(
             frame_id=frame_id, display_time_ns=display_time_ns, image=image, world_frame_id=world.frame_id,
             reprojection_deg=rotation_angle_deg(relative), content_age_ns=age_ns,
+            stale=age_ns > self.config.stale_after_ms * 1e6,
+        )
+
+    def _composite_views(self, frame_id: int, display_time_ns: int, world: WorldFrame | None,
+                         avatar: AvatarMotion | None, views: Sequence[DisplayView]) -> DisplayFrame:
+        images, rotations = [], []
+        for view in views:
+            if world is None:
+                image = self._blank
+            else:
+                relative = world.head.rotation_matrix().T @ view.pose.rotation_matrix()
+                image = self.warp(world.image, world.vertical_fov_deg, relative, fov=view.fov)
+                rotations.append(rotation_angle_deg(relative))
+            if avatar is not None:
+                image = draw_avatar(image, avatar, display_time_ns, view.pose, view.fov)
+            images.append(image)
+        if world is None:
+            return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=images[0],
+                                view_images=images, stale=True)
+        age_ns = max(0, display_time_ns - world.generated_for_time_ns)
+        return DisplayFrame(
+            frame_id=frame_id, display_time_ns=display_time_ns, image=images[0], view_images=images,
+            world_frame_id=world.frame_id, reprojection_deg=rotations[0], content_age_ns=age_ns,
             stale=age_ns > self.config.stale_after_ms * 1e6,
         )

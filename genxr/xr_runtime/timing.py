@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.xr_runtime.views import DisplayView
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class FrameTiming:
     should_render: bool = True
     missed_frames: int = 0
     """Display refreshes skipped just before this frame because the loop overran."""
+    views: tuple[DisplayView, ...] = ()
+    """A headset's views (eyes) located for ``predicted_display_time_ns`` (OpenXR graphics
+    session: ``xrLocateViews``, PRIMARY_STEREO, reference space); empty for a mono display
+    or when the runtime had no valid view poses. The compositor renders one image per view."""
 
 
 class DisplayClock:
