@@ -15,6 +15,11 @@ The first chunks of a stream (cache still filling) run in torch. Export uses the
 TorchScript-based exporter (``dynamo=False``): the dynamo exporter took minutes on this
 graph; both give the same ONNX Runtime result. :func:`export_student_step` also checks
 parity against eager torch over a multi-chunk rollout and records it beside the file.
+
+A folded or pruned student (:mod:`genxr.deploy.compress`, ``genxr export onnx --fold RATIO``)
+exports the same way: its cache keeps the same shapes (attention heads are left whole), the
+parity is then compressed-torch vs compressed-ONNX Runtime, and the compression report
+(parameters and MACs before/after, per group) goes into the JSON under ``"compression"``.
 """
 
 from __future__ import annotations
@@ -58,9 +63,10 @@ class SteadyState:
     chunks: list
 
 
-def steady_state(seed: int = 1, chunks: int = 4) -> SteadyState:
-    """The shipped student streaming a simulated user until its cache is full; the tracking of
-    ``chunks`` further chunks comes with it."""
+def steady_state(seed: int = 1, chunks: int = 4, student=None) -> SteadyState:
+    """``student`` (default: the shipped one) streaming a simulated user with the shipped codec until
+    its cache is full; the tracking of ``chunks`` further chunks comes with it. Streaming there is
+    also the check that a folded or pruned student still runs chunk by chunk."""
     from genxr.components.ground_truth_world import GroundTruthWorld
     from genxr.components.sim.user import ScriptedUser
     from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
@@ -68,7 +74,8 @@ def steady_state(seed: int = 1, chunks: int = 4) -> SteadyState:
     from genxr.platform.messages import WorldFrameRequest
 
     codec, _ = load_model(CHECKPOINT_ROOT / "codec")
-    student, _ = load_model(CHECKPOINT_ROOT / "student")
+    if student is None:
+        student, _ = load_model(CHECKPOINT_ROOT / "student")
     config = student.config
     stream = WorldModelStream(student, codec)
     needed = 1 + (config.sink_frames + config.window_frames + chunks) * config.chunk_frames
@@ -90,7 +97,8 @@ def step_inputs(stream, tracking_frames, latents: torch.Tensor, sigma: float, ke
     return {name: t.numpy() for name, t in zip(INPUTS, tensors)}
 
 
-def _median_ms(call, n: int = 30) -> float:
+def median_ms(call, n: int = 30) -> float:
+    """Median wall time (milliseconds) of ``n`` calls after 5 warm-up calls."""
     for _ in range(5):
         call()
     samples = []
@@ -101,15 +109,27 @@ def _median_ms(call, n: int = 30) -> float:
     return float(np.median(samples) * 1e3)
 
 
-def export_student_step(out: str | Path, seed: int = 1) -> dict:
-    """Exports the shipped student's chunk step to ``out`` (.onnx) and writes ``<out>.json`` with
-    the input/output names, the parity against torch over a 4-chunk rollout, and the median
-    step time of eager torch and ONNX Runtime (one thread each) measured in the same run."""
+@dataclass
+class ExportedStep:
+    """An exported chunk step: the file, both engines (eager torch, ONNX Runtime with one thread),
+    the inputs of one steady-state step (``feeds``, for timing) and the parity of the rollout."""
+
+    path: Path
+    reference: object
+    exported: object
+    feeds: dict[str, np.ndarray]
+    shapes: dict[str, list[int]]
+    parity_max_abs_error_per_chunk: list[float]
+
+
+def export_step(out: str | Path, seed: int = 1, student=None) -> ExportedStep:
+    """Exports ``student``'s (default: the shipped student's) steady-state chunk step to ``out`` (.onnx)
+    and checks ONNX Runtime against eager torch over a 4-chunk rollout; writes no report."""
     from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    state = steady_state(seed)
+    state = steady_state(seed, student=student)
     stream = state.stream
     module = StudentChunkStep(stream.student)
     config = stream.student.config
@@ -134,9 +154,28 @@ def export_student_step(out: str | Path, seed: int = 1) -> dict:
             caches[name] = (results[name]["keys_out"], results[name]["values_out"])
         errors.append(max(float(np.abs(results["torch"][n] - results["onnxruntime"][n]).max()) for n in OUTPUTS))
     feeds = step_inputs(stream, state.chunks[0], torch.randn(shape, generator=generator), 0.5, keys, values)
-    report = {"file": out.name, "torch_ms": _median_ms(lambda: reference.run(feeds)),
-              "onnxruntime_ms": _median_ms(lambda: exported.run(feeds)), "inputs": list(INPUTS), "outputs": list(OUTPUTS),
-              "shapes": {n: list(example[n].shape) for n in INPUTS}, "parity_max_abs_error_per_chunk": errors,
+    return ExportedStep(out, reference, exported, feeds, {n: list(example[n].shape) for n in INPUTS}, errors)
+
+
+def export_student_step(out: str | Path, seed: int = 1, *, student=None, compression=None, timing_runs: int = 30) -> dict:
+    """Exports the student's chunk step to ``out`` (.onnx) and writes ``<out>.json`` with the
+    input/output names, the parity against torch over a 4-chunk rollout, and the median step time
+    (milliseconds, ``timing_runs`` calls) of eager torch and ONNX Runtime (one thread each)
+    measured in the same run.
+
+    ``student``: a :class:`~genxr.components.worldmodel.dit.VideoDiT` to export instead of the
+    shipped one (e.g. folded, :func:`genxr.deploy.compress.compress_student`); the parity is
+    then that model's torch vs ONNX Runtime. ``compression``: its
+    :class:`~genxr.compression.CompressionReport` (or that report's dict), recorded under
+    ``"compression"`` (method, ratio, parameters and MACs before/after, per group).
+    """
+    step = export_step(out, seed, student)
+    report = {"file": step.path.name, "torch_ms": median_ms(lambda: step.reference.run(step.feeds), timing_runs),
+              "onnxruntime_ms": median_ms(lambda: step.exported.run(step.feeds), timing_runs),
+              "inputs": list(INPUTS), "outputs": list(OUTPUTS), "shapes": step.shapes,
+              "parity_max_abs_error_per_chunk": step.parity_max_abs_error_per_chunk,
               "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    if compression is not None:
+        report["compression"] = compression if isinstance(compression, dict) else compression.to_dict()
+    step.path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return report
