@@ -14,7 +14,7 @@ from genxr.xr_runtime.sinks import LatestFrameSink, PngSink, SinkError, VideoSin
 
 def display(frame_id: int, size: int = 32) -> DisplayFrame:
     image = np.zeros((size, size, 3), np.uint8)
-    image[..., 0] = frame_id * 10
+    image[..., 0] = frame_id * 10 % 256
     return DisplayFrame(frame_id=frame_id, display_time_ns=frame_id * 11_111_111, image=image)
 
 
@@ -67,3 +67,58 @@ def test_latest_frame_sink_keeps_the_newest():
     for frame_id in range(3):
         sink.submit(display(frame_id))
     assert sink.latest.frame_id == 2 and sink.count == 3
+
+
+def test_video_sink_encodes_in_a_child_process_outside_the_terminals_process_group(tmp_path):
+    import os
+
+    path = tmp_path / "session.mp4"
+    with VideoSink(path, fps=30) as sink:
+        assert sink._process.pid != os.getpid()
+        # Ctrl-C signals the terminal's foreground process group: the encoder is not in it
+        assert os.getpgid(sink._process.pid) != os.getpgid(0)
+        for frame_id in range(6):
+            sink.submit(display(frame_id))
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 6
+
+
+def test_video_sink_drops_and_counts_frames_when_the_encoder_falls_behind(tmp_path):
+    import os
+    import signal
+
+    sink = VideoSink(tmp_path / "session.mp4", fps=30, max_queued_frames=3)
+    os.kill(sink._process.pid, signal.SIGSTOP)  # an encoder starved of CPU
+    try:
+        for frame_id in range(40):
+            sink.submit(display(frame_id))
+    finally:
+        os.kill(sink._process.pid, signal.SIGCONT)
+    sink.close()
+    assert sink.dropped_frames > 0 and sink.frames + sink.dropped_frames == 40
+    with av.open(str(tmp_path / "session.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == sink.frames
+
+
+def test_a_dead_encoder_is_a_sink_error_naming_the_file_and_leaves_only_a_partial(tmp_path):
+    import os
+    import signal
+
+    path = tmp_path / "session.mp4"
+    sink = VideoSink(path, fps=30)
+    sink.submit(display(0))
+    os.kill(sink._process.pid, signal.SIGKILL)
+    sink._process.wait()
+    with pytest.raises(SinkError, match="session.mp4"):
+        for frame_id in range(1, 200):  # the writer notices the broken pipe within a few frames
+            sink.submit(display(frame_id))
+    with pytest.raises(SinkError, match="session.mp4"):
+        sink.close()
+    assert not path.exists()
+
+
+def test_video_sink_refuses_a_frame_of_another_size(tmp_path):
+    with VideoSink(tmp_path / "session.mp4", fps=30) as sink:
+        sink.submit(display(0, size=32))
+        with pytest.raises(SinkError, match="64x64, the video is 32x32"):
+            sink.submit(display(1, size=64))
