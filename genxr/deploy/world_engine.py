@@ -1,0 +1,227 @@
+"""The world-model student with its steady-state chunk step run by an engine.
+
+:class:`EngineStudentWorld` is :class:`~genxr.components.worldmodel.service.StudentWorld`
+(same pacing and reset policy, same ``WorldFrameRequest -> WorldFrame`` contract) whose
+stream runs the student's chunk step through an :class:`~genxr.deploy.engines.Engine`
+(``torch``, ``onnxruntime`` or ``tensorrt``, see :func:`~genxr.deploy.engines.make_engine`).
+Its frames carry the engine that really ran in ``WorldFrame.model``, e.g.
+``worldmodel-student@onnxruntime[CPUExecutionProvider]`` (a TensorRT request that fell back
+to ONNX Runtime on the CPU says so).
+
+Which steps go to the engine (:class:`EngineChunkStep`): the exported step
+(:mod:`genxr.deploy.export`) is the steady state - the cache holds the sink frame and a
+full window, and a chunk of ``chunk_frames`` frames comes in. The anchor write and the
+first chunks of a stream (cache still filling) run in torch; every later forward - each
+Euler step of a chunk and the clean pass that appends it to the cache - runs in the engine,
+which carries the cache as two stacked tensors (L, 1, heads, T, head_dim).
+
+The ONNX file is exported once per student checkpoint into a cache folder
+(:func:`cache_folder`: ``$GENXR_CACHE/onnx``, else ``$XDG_CACHE_HOME/genxr/onnx``, else
+``~/.cache/genxr/onnx``) named by the checkpoint's content hash, and reused by every
+later replica or session; a cached file that does not load as ONNX, or whose inputs
+are not the step's, is re-exported with a warning (:func:`cached_onnx`). Exports
+from concurrent replicas are serialised by a file lock (``filelock``, the lock Ray itself
+uses) and land by an atomic rename.
+
+Parity (``tests/deploy/test_world_engine.py``): ONNX Runtime against the torch stream over
+six steady-state chunks, each carrying its own cache forward: decoded frames differ by at
+most 1 of 255 per pixel (fp32 step error ~2e-6, see ``docs/deploy.md``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT
+from genxr.components.worldmodel.conditioning import Tracking
+from genxr.components.worldmodel.dit import KVCache, VideoDiT
+from genxr.components.worldmodel.service import (
+    MODEL_NAME,
+    StudentWorld,
+    StudentWorldConfig,
+)
+from genxr.deploy.engines import Engine, make_engine
+from genxr.deploy.export import INPUTS
+from genxr.platform.messages import WorldFrame, WorldFrameRequest
+
+ENGINES = ("torch", "onnxruntime", "tensorrt")
+PARITY_MAX_PIXEL_ERROR = 1
+"""Documented tolerance: engine-run frames differ from the torch stream's by at most this (uint8 levels)."""
+
+
+def default_engine() -> str:
+    """``onnxruntime`` where it is importable, else ``torch``."""
+    return "onnxruntime" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+
+
+def check_engine_name(engine: str) -> str:
+    """``engine`` if it is one of :data:`ENGINES`; a ValueError naming the value otherwise."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    return engine
+
+
+def cache_folder() -> Path:
+    """Where exported ONNX files are kept (see the module docstring)."""
+    if os.environ.get("GENXR_CACHE"):
+        return Path(os.environ["GENXR_CACHE"]) / "onnx"
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "genxr" / "onnx"
+
+
+def checkpoint_hash(directory: Path) -> str:
+    """SHA-256 (first 16 hex digits) of a checkpoint folder's file names and contents."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in Path(directory).iterdir() if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"checkpoint folder {str(directory)!r} holds no files")
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_onnx(path: Path, input_names: tuple[str, ...]) -> None:
+    """Raises ValueError unless ``path`` is a valid ONNX model whose inputs are ``input_names``."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as err:  # protobuf decode errors and onnx's ValidationError have no common base
+        raise ValueError(f"{str(path)!r} is not a valid ONNX model: {type(err).__name__}: {err}") from err
+    got = tuple(i.name for i in model.graph.input)
+    if got != tuple(input_names):
+        raise ValueError(f"{str(path)!r} has inputs {list(got)}, expected {list(input_names)}")
+
+
+def cached_onnx(key: str, export: Callable[[Path], Any], check: Callable[[Path], None],
+                folder: Path | None = None) -> Path:
+    """``<folder>/<key>.onnx``, exported by ``export(path)`` unless a file there passes ``check``.
+
+    A file that fails ``check`` is re-exported with a RuntimeWarning naming the failure. The
+    export writes to a temporary name (with its ``.json`` report beside it, if ``export``
+    writes one) and is renamed into place, under a file lock held across check and export; an
+    export that fails, or fails ``check`` itself, leaves nothing behind and raises."""
+    from filelock import FileLock
+
+    folder = Path(folder) if folder is not None else cache_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.onnx"
+    with FileLock(str(folder / f"{key}.lock")):
+        if path.exists():
+            try:
+                check(path)
+                return path
+            except ValueError as err:
+                warnings.warn(f"cached ONNX file is unusable ({err}); re-exporting it", RuntimeWarning, stacklevel=2)
+        partial = folder / f".{key}.{os.getpid()}.onnx"
+        report = partial.with_suffix(".json")
+        try:
+            export(partial)
+            check(partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            report.unlink(missing_ok=True)
+            raise
+        if report.exists():
+            os.replace(report, path.with_suffix(".json"))
+        os.replace(partial, path)
+    return path
+
+
+def student_onnx(folder: Path | None = None) -> Path:
+    """The shipped student's steady-state chunk step as ONNX, exported once into the cache."""
+    from genxr.deploy.export import export_student_step
+
+    key = f"student-step-{checkpoint_hash(CHECKPOINT_ROOT / 'student')}"
+    return cached_onnx(key, lambda out: export_student_step(out=out, seed=1),
+                       lambda path: check_onnx(path, INPUTS), folder)
+
+
+@functools.cache
+def student_engine(engine: str, threads: int = 1) -> Engine | None:
+    """One engine per process and name for the shipped student's step (ONNX Runtime sessions
+    are thread-safe and hold the weights once); None for ``torch`` (the stream runs as is)."""
+    if check_engine_name(engine) == "torch":
+        return None
+    return make_engine(engine, onnx_path=student_onnx(), threads=threads)
+
+
+def describe_engine(engine: Engine | None) -> str:
+    """``torch``, or the engine's name and the providers its session really got."""
+    if engine is None:
+        return "torch"
+    providers = getattr(engine, "providers", None)
+    return engine.name if not providers else f"{engine.name}[{','.join(providers)}]"
+
+
+class EngineChunkStep:
+    """Stands in for the student (:class:`VideoDiT`) inside a ``WorldModelStream``: the
+    steady-state step runs in ``engine``, every other one in torch (see module docstring).
+
+    ``step(latents (1, f, C, h, w), sigma (1, f), tracking, cache) -> (velocity, cache)`` as
+    :meth:`VideoDiT.step`; ``engine_steps`` / ``torch_steps`` count where the forwards ran."""
+
+    def __init__(self, student: VideoDiT, engine: Engine) -> None:
+        self.student = student.eval()
+        self.engine = engine
+        self.config = student.config
+        self.full_frames = self.config.sink_frames + self.config.window_frames
+        self.engine_steps = 0
+        self.torch_steps = 0
+        self._count_lock = threading.Lock()
+
+    def eval(self) -> EngineChunkStep:
+        return self
+
+    def step(self, latents: torch.Tensor, sigma: torch.Tensor, tracking: Tracking, cache: KVCache | None
+             ) -> tuple[torch.Tensor, KVCache]:
+        steady = (cache is not None and cache.frames == self.full_frames and latents.shape[0] == 1
+                  and latents.shape[1] == self.config.chunk_frames)
+        if not steady:
+            with self._count_lock:
+                self.torch_steps += 1
+            return self.student.step(latents, sigma, tracking, cache)
+        tensors = (latents, sigma, tracking.head_pose, tracking.hand_positions, tracking.joint_valid,
+                   tracking.reference, torch.stack(cache.keys), torch.stack(cache.values))
+        outputs = self.engine.run({name: t.numpy() for name, t in zip(INPUTS, tensors)})
+        with self._count_lock:
+            self.engine_steps += 1
+        keys, values = torch.from_numpy(outputs["keys_out"]), torch.from_numpy(outputs["values_out"])
+        return (torch.from_numpy(np.ascontiguousarray(outputs["velocity"])),
+                KVCache(list(keys.unbind(0)), list(values.unbind(0)), self.full_frames))
+
+
+class EngineStudentWorld(StudentWorld):
+    """:class:`StudentWorld` on the shipped student with its chunk step run by ``engine``
+    (a name from :data:`ENGINES`, or an Engine already built for the student's ONNX step)."""
+
+    def __init__(self, engine: str | Engine = "onnxruntime", seed: int = 0,
+                 config: StudentWorldConfig | None = None) -> None:
+        super().__init__(None, seed, config)
+        built = student_engine(engine) if isinstance(engine, str) else engine
+        if built is not None:
+            self.stream.student = EngineChunkStep(self.stream.student, built)
+        self.engine = built
+        self.model_name = f"{MODEL_NAME}@{describe_engine(built)}"
+
+    def describe(self) -> dict[str, Any]:
+        """What runs this session's world: model name, engine, providers, steps per engine so far."""
+        step = self.stream.student
+        return {"model": self.model_name, "engine": describe_engine(self.engine),
+                "engine_steps": getattr(step, "engine_steps", 0), "torch_steps": getattr(step, "torch_steps", None)}
+
+    def __call__(self, request: WorldFrameRequest) -> WorldFrame:
+        return super().__call__(request).model_copy(update={"model": self.model_name})
