@@ -157,6 +157,7 @@ class AvatarChunkStep(nn.Module):
             times = [generator.time_embed(generator.time_proj(torch.tensor([s * 1000.0])))[:, None]
                      for s in [0.0, *self.sigmas[:-1]]]
         self.register_buffer("times", torch.stack(times), persistent=False)  # (1 + steps, 1, 1, width)
+        self.eval()
 
     def spec(self) -> AvatarStepSpec:
         g, v = self.generator.config, self.vae.config
@@ -265,14 +266,22 @@ class EngineAvatarStream(AvatarStream):
         self.user_head = None
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self.spec.state_shapes.items()}
 
-    def step(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()) -> MotionChunk:
-        """As :meth:`AvatarStream.step`: the next ``stride`` frames, one engine call."""
+    def feeds(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()
+              ) -> dict[str, np.ndarray]:
+        """The engine inputs of the next chunk (consumes its audio, user position and noise draw)."""
         audio, user = self._frame_features(user_pose, audio_chunks)
         noise = torch.randn((1, 1, self.spec.latent_dim), generator=self.noise).numpy()
-        feeds = {"audio_features": audio[None].astype(np.float32), "user_features": user[None].astype(np.float32),
-                 "gaze_target": np.full(1, self.gaze_target, np.float32),
-                 "guidance_scale": np.full(1, self.guidance_scale, np.float32), "noise": noise,
-                 "chunk_index": np.full(1, self.frame // self.stride, np.int64), **self.state}
-        outputs = self.engine.run(feeds)
+        return {"audio_features": audio[None].astype(np.float32), "user_features": user[None].astype(np.float32),
+                "gaze_target": np.full(1, self.gaze_target, np.float32),
+                "guidance_scale": np.full(1, self.guidance_scale, np.float32), "noise": noise,
+                "chunk_index": np.full(1, self.frame // self.stride, np.int64), **self.state}
+
+    def step(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()) -> MotionChunk:
+        """As :meth:`AvatarStream.step`: the next ``stride`` frames, one engine call."""
+        return self.advance(self.engine.run(self.feeds(user_pose, audio_chunks)))
+
+    def advance(self, outputs: dict[str, np.ndarray]) -> MotionChunk:
+        """Takes the engine ``outputs`` of the chunk :meth:`feeds` prepared: keeps the new state and
+        returns the chunk's motion."""
         self.state = {name: outputs[output] for name, output in STATE.items()}
         return self._chunk(torch.from_numpy(np.asarray(outputs["motion"][0])))
