@@ -3,7 +3,8 @@ model services go to DeploymentHandles.
 
 Streams (topics) stay in the frame loop's process - they connect the loop's own stages -
 so ``publish``/``subscribe`` are the in-process bus's. ``attach(service, handle, params)``
-routes a service to a deployment and opens this session on it; ``request_async`` sends the
+routes a service to a deployment, opens this session on it and returns the replica's
+description of what serves it (``attached``); ``request_async`` sends the
 message (Ray pickles it) and returns a :class:`PendingResponse` at once. Replies are
 type-checked against the service; failures keep their types:
 
@@ -55,6 +56,7 @@ class RayBus(Bus):
         self._local = InProcessBus(clock=clock, tracer=tracer, workers=workers)
         self.stats = self._local.stats
         self._handles: dict[str, tuple[Service, Any, dict[str, Any]]] = {}
+        self.attached: dict[str, dict[str, Any]] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genxr-raybus")
         self._lock = threading.Lock()
         self._closed = False
@@ -78,15 +80,20 @@ class RayBus(Bus):
 
     # deployed services -------------------------------------------------------------------------------
 
-    def attach(self, service: Service, handle: Any, params: dict[str, Any], timeout_s: float = 120.0) -> None:
-        """Routes ``service`` to the deployment behind ``handle`` and opens this session there."""
+    def attach(self, service: Service, handle: Any, params: dict[str, Any], timeout_s: float = 120.0
+               ) -> dict[str, Any]:
+        """Routes ``service`` to the deployment behind ``handle`` and opens this session there;
+        returns what the replica says serves it (model, engine and providers, rate), also kept
+        in :attr:`attached` under the service's name."""
         try:
-            handle.open_session.remote(self.session_id, params).result(timeout_s=timeout_s)
+            description = handle.open_session.remote(self.session_id, params).result(timeout_s=timeout_s)
         except Exception as err:
             raise ServiceUnavailableError(f"cannot open session {self.session_id!r} on {service.name!r}: "
                                           f"{type(err).__name__}: {err}") from err
         with self._lock:
             self._handles[service.name] = (service, handle, dict(params))
+            self.attached[service.name] = dict(description or {})
+        return self.attached[service.name]
 
     def _call(self, service: Service, handle: Any, params: dict[str, Any], request: Message, timeout_s: float):
         try:

@@ -5,39 +5,64 @@ the bus: it holds per-session streaming state in a :class:`SessionStore` (opened
 session's parameters, bounded, evicted when idle) and answers the platform's pydantic
 messages as they are (Ray pickles them; they were validated when they were made, and
 re-validating every array at the replica doubled the cost of a round trip).
-:data:`MODEL_FACTORIES` names what a deployment can hold.
+:data:`MODEL_FACTORIES` names what a deployment can hold; kinds in :data:`ENGINE_KINDS`
+take an ``engine`` option (``torch``, ``onnxruntime``, ``tensorrt``; default ONNX Runtime
+where it is importable), loaded once per replica when it starts.
 
-``build_app(...)`` binds the application; :func:`connect` starts a local Ray instance bound
-to 127.0.0.1 (or joins ``address``, a cluster started with ``ray start --head``), runs the
-app and returns the DeploymentHandles. ``serve_config.yaml`` beside this file deploys the
-same app with ``serve deploy`` (its ``import_path`` is :func:`app_builder`).
+``build_app(...)`` binds the ``world_model`` deployment and ``build_avatar_app(...)`` the
+``avatar`` deployment, each its own application (changing the world model redeploys only
+its own); :func:`connect` starts a local Ray instance bound to 127.0.0.1 (or joins
+``address``, a cluster started with ``ray start --head``), runs both and returns the
+DeploymentHandles. ``serve_config.yaml`` beside this file deploys the same applications
+with ``serve deploy`` (``import_path`` :func:`app_builder` and :func:`avatar_app_builder`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
 
 from genxr.deploy.sessions import SessionStore
-from genxr.platform.messages import Message, WorldFrame, WorldFrameRequest
+from genxr.platform.messages import (
+    AvatarMotion,
+    AvatarRequest,
+    Message,
+    WorldFrame,
+    WorldFrameRequest,
+)
 
 APP_NAME = "genxr"
+AVATAR_APP_NAME = "genxr-avatar"
 
 
-def _ground_truth_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFrame]:
+def _ground_truth_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
     from genxr.components.ground_truth_world import GroundTruthWorld
 
     return GroundTruthWorld(seed=int(params.get("seed", 0)))
 
 
-def _student_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFrame]:
-    from genxr.components.worldmodel.service import StudentWorld
+def _student_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+    from genxr.deploy.world_engine import EngineStudentWorld, default_engine
 
-    return StudentWorld(seed=int(params.get("seed", 0)))
+    return EngineStudentWorld(engine or default_engine(), seed=int(params.get("seed", 0)))
 
 
-def _echo_world(params: dict[str, Any]) -> Callable[[WorldFrameRequest], WorldFrame]:
+def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callable[[AvatarRequest], AvatarMotion]:
+    """One session's avatar (:class:`AvatarService`), opened with ``start_time_ns`` (the session's
+    frame 0 on the genxr clock, required), ``seed``, ``guidance_scale`` and ``checkpoint`` (a folder
+    on the replica's machine; default the shipped one)."""
+    from genxr.xr_runtime.avatar_service import AvatarService
+
+    if "start_time_ns" not in params:
+        raise ValueError(f"avatar sessions need start_time_ns (the session start, ns) in their parameters; "
+                         f"got {sorted(params)}")
+    return AvatarService(int(params["start_time_ns"]), seed=int(params.get("seed", 0)),
+                         guidance_scale=float(params.get("guidance_scale", 1.0)), checkpoint=params.get("checkpoint"))
+
+
+def _echo_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
     """Answers at once with a blank 64x64 frame: measures the serving path without a model."""
     import numpy as np
 
@@ -56,27 +81,64 @@ MODEL_FACTORIES: dict[str, Callable[[dict[str, Any]], Callable[[Message], Messag
     "world:ground_truth": _ground_truth_world,
     "world:student": _student_world,
     "world:echo": _echo_world,
+    "avatar:stream": _avatar_stream,
 }
-"""Model kind -> factory(session params) -> per-session handler (request message -> response)."""
+"""Model kind -> factory(session params, engine) -> per-session handler (request message -> response)."""
+
+def _load_student_engine(engine: str) -> None:
+    from genxr.deploy.world_engine import student_engine
+
+    student_engine(engine)
+
+
+ENGINE_KINDS: dict[str, Callable[[str], None]] = {"world:student": _load_student_engine}
+"""Model kinds with an ``engine`` option -> what loads (exports once, caches) that engine in a replica."""
+
+
+def describe_handler(kind: str, engine: str | None, handler: Any) -> dict[str, Any]:
+    """What serves a session: the kind, the engine and providers, the handler's own ``describe()``
+    and its request rate (``rate_hz``) where it has one."""
+    description: dict[str, Any] = {"kind": kind, "engine": engine, "pid": os.getpid()}
+    if hasattr(handler, "rate_hz"):
+        description["rate_hz"] = float(handler.rate_hz)
+    if hasattr(handler, "describe"):
+        description.update(handler.describe())
+    return description
 
 
 class ModelDeployment:
     """A replica serving one model kind for many sessions (wrapped by ``serve.deployment``)."""
 
     def __init__(self, kind: str, max_sessions: int = 8, idle_timeout_s: float = 300.0,
-                 torch_threads: int | None = 1, nice: int = 10) -> None:
+                 torch_threads: int | None = 1, nice: int = 10, engine: str | None = None) -> None:
         if kind not in MODEL_FACTORIES:
             raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
+        if engine is not None and kind not in ENGINE_KINDS:
+            raise ValueError(f"model kind {kind!r} has no engine option (engine={engine!r}); "
+                             f"kinds with one: {sorted(ENGINE_KINDS)}")
         os.nice(nice)  # a replica on the headset's PC must not take the CPU from the frame loop
         if torch_threads is not None:
             import torch
 
             torch.set_num_threads(torch_threads)
         self.kind = kind
-        self.sessions = SessionStore(MODEL_FACTORIES[kind], max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
+        self.engine = None
+        if kind in ENGINE_KINDS:
+            from genxr.deploy.world_engine import check_engine_name, default_engine
 
-    def open_session(self, session_id: str, params: dict[str, Any]) -> None:
+            self.engine = check_engine_name(engine or default_engine())
+            ENGINE_KINDS[kind](self.engine)  # export / build now, not on the first session's open
+        self.sessions = SessionStore(functools.partial(MODEL_FACTORIES[kind], engine=self.engine),
+                                     max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
+
+    def open_session(self, session_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Opens (or re-opens) ``session_id`` with ``params``; returns :meth:`describe` of it."""
         self.sessions.open(session_id, params)
+        return self.describe(session_id)
+
+    def describe(self, session_id: str) -> dict[str, Any]:
+        """What serves ``session_id`` here (:func:`describe_handler`); UnknownSessionError if not held."""
+        return describe_handler(self.kind, self.engine, self.sessions.get(session_id))
 
     def close_session(self, session_id: str) -> bool:
         return self.sessions.close(session_id)
@@ -101,12 +163,30 @@ def deployment_options(max_ongoing_requests: int = 4, num_cpus: float = 0.5) -> 
             "health_check_period_s": 1.0, "health_check_timeout_s": 10.0}
 
 
-def build_app(world_kind: str = "world:ground_truth", max_sessions: int = 8, idle_timeout_s: float = 300.0):
-    """The Serve application: one ``world_model`` deployment."""
+def build_app(world_kind: str = "world:ground_truth", max_sessions: int = 8, idle_timeout_s: float = 300.0,
+              world_engine: str | None = None):
+    """The world application: one ``world_model`` deployment serving ``world_kind`` (on
+    ``world_engine`` where the kind takes one, see :data:`ENGINE_KINDS`)."""
     from ray import serve
 
+    _check_kind(world_kind)
     world = serve.deployment(ModelDeployment, name="world_model", **deployment_options())
-    return world.bind(world_kind, max_sessions, idle_timeout_s)
+    return world.bind(world_kind, max_sessions, idle_timeout_s, engine=world_engine)
+
+
+def build_avatar_app(avatar_kind: str = "avatar:stream", max_sessions: int = 8, idle_timeout_s: float = 300.0):
+    """The avatar application: one ``avatar`` deployment. It is an application of its own so a
+    session that changes the world model (``serve.run`` again) leaves the avatar replicas be."""
+    from ray import serve
+
+    _check_kind(avatar_kind)
+    avatar = serve.deployment(ModelDeployment, name="avatar", **deployment_options())
+    return avatar.bind(avatar_kind, max_sessions, idle_timeout_s)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MODEL_FACTORIES:
+        raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
 
 
 def app_builder(args: dict[str, Any]):
@@ -114,11 +194,19 @@ def app_builder(args: dict[str, Any]):
     return build_app(**args)
 
 
-def connect(address: str | None = None, world_kind: str = "world:ground_truth") -> dict[str, Any]:
-    """Starts (or joins) Ray and Serve, runs the app, returns ``{"world_model": DeploymentHandle}``.
+def avatar_app_builder(args: dict[str, Any]):
+    """``import_path`` target of the avatar application; ``args`` as in :func:`build_avatar_app`."""
+    return build_avatar_app(**args)
+
+
+def connect(address: str | None = None, world_kind: str = "world:ground_truth",
+            world_engine: str | None = None) -> dict[str, Any]:
+    """Starts (or joins) Ray and Serve, runs both applications, returns
+    ``{"world_model": DeploymentHandle, "avatar": DeploymentHandle}``.
 
     A local instance binds to 127.0.0.1 with Serve's HTTP proxy disabled (handles only);
     ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC).
+    The avatar application is deployed only where it is not running yet.
     """
     import ray
     from ray import serve
@@ -130,5 +218,9 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth") 
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     serve.start(proxy_location="Disabled")
-    handle = serve.run(build_app(world_kind), name=APP_NAME, route_prefix=None)
-    return {"world_model": handle}
+    world = serve.run(build_app(world_kind, world_engine=world_engine), name=APP_NAME, route_prefix=None)
+    if AVATAR_APP_NAME in serve.status().applications:
+        avatar = serve.get_app_handle(AVATAR_APP_NAME)
+    else:
+        avatar = serve.run(build_avatar_app(), name=AVATAR_APP_NAME, route_prefix=None)
+    return {"world_model": world, "avatar": avatar}

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genxr import __version__
-from genxr.platform.bus import Bus, InProcessBus, Service
+from genxr.platform.bus import Bus, InProcessBus, Service, ServiceUnavailableError
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.config import GenXRConfig
 from genxr.platform.messages import AvatarMotion, AvatarRequest, WorldFrame, WorldFrameRequest
@@ -93,12 +93,36 @@ def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], 
     return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
 
 
+@dataclass
+class ServedAvatar:
+    """The avatar as the Ray Serve ``avatar`` deployment (``--backend ray``): the parameters its
+    session is opened with; once attached, its chunk rate and what the replica says serves it,
+    or why it could not be attached."""
+
+    params: dict[str, Any]
+    rate_hz: float | None = None
+    description: dict[str, Any] = field(default_factory=dict)
+    unavailable: str = ""
+
+    def note(self) -> str:
+        if self.rate_hz is None:
+            return f"unavailable over Ray Serve: {self.unavailable or 'not attached'}"
+        return f"streaming (Ray Serve avatar deployment, {self.description.get('engine') or 'torch'})"
+
+
 def make_avatar(config: GenXRConfig, start_time_ns: int):
-    """(service, conversation audio, note): the avatar and its script, or (None, None, why not)."""
+    """(service, conversation audio, note): the avatar and its script, or (None, None, why not).
+    With ``bus.backend == "ray"`` the service is a :class:`ServedAvatar`, attached by the bus."""
     if not config.session.avatar:
         return None, None, "off (session.avatar=false)"
     from genxr.xr_runtime.avatar_service import AvatarService, AvatarUnavailableError, ConversationAudio
 
+    if config.bus.backend == "ray":
+        params: dict[str, Any] = {"start_time_ns": start_time_ns, "seed": config.session.seed}
+        if config.session.avatar_checkpoint is not None:
+            params["checkpoint"] = str(config.session.avatar_checkpoint)
+        return (ServedAvatar(params), ConversationAudio(start_time_ns, seed=config.session.seed),
+                "streaming (Ray Serve avatar deployment)")
     try:
         service = AvatarService(start_time_ns, checkpoint=config.session.avatar_checkpoint, seed=config.session.seed)
     except AvatarUnavailableError as err:
@@ -118,8 +142,9 @@ def _prepare_folder(folder: Path) -> None:
 
 
 def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer | None,
-              on_event: Callable[[str, str], None], attach_world: bool) -> Bus:
-    """The bus the config names; with Ray and ``attach_world``, the world model is a Serve deployment."""
+              on_event: Callable[[str, str], None], attach_world: bool, avatar: Any = None) -> Bus:
+    """The bus the config names; with Ray and ``attach_world``, the world model is a Serve
+    deployment, and a :class:`ServedAvatar` ``avatar`` is attached to the avatar deployment."""
     if config.bus.backend == "inproc":
         return InProcessBus(clock=clock, tracer=tracer, workers=config.bus.workers,
                             handler_nice=config.bus.handler_nice)
@@ -134,6 +159,12 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     bus = RayBus(session_id, clock=clock, tracer=tracer, workers=config.bus.workers, on_event=on_event)
     if attach_world:
         bus.attach(WORLD_SERVICE, handles["world_model"], {"seed": config.session.seed})
+    if isinstance(avatar, ServedAvatar):
+        try:
+            avatar.description = bus.attach(AVATAR_SERVICE, handles["avatar"], avatar.params)
+            avatar.rate_hz = avatar.description["rate_hz"]
+        except ServiceUnavailableError as err:  # as in-process: the session runs on without an avatar
+            avatar.unavailable = str(err)
     return bus
 
 
@@ -174,13 +205,17 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
             loop.emit(kind, detail)
 
     with _open_bus(config, folder.name, clock, tracer if config.tracing.enabled else None, bus_event,
-                   attach_world=world_handler is None) as bus, \
+                   attach_world=world_handler is None, avatar=avatar) as bus, \
             Recorder(folder / "recording", metadata=metadata) as recorder, \
             VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz) as video, \
             source:
         if world_handler is not None:
             bus.serve(WORLD_SERVICE, world_handler)
-        if avatar is not None:
+        if isinstance(avatar, ServedAvatar):
+            avatar_note = recorder.metadata["avatar"] = avatar.note()
+            if avatar.rate_hz is None:
+                avatar, conversation = None, None
+        elif avatar is not None:
             bus.serve(AVATAR_SERVICE, avatar)
 
         def on_frame(frame):
@@ -206,9 +241,13 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else "finished")
         recorder.metadata["ended"] = "interrupted" if interrupted else "finished"
         stats = bus.stats
+        served = dict(getattr(bus, "attached", {}))  # Ray Serve: what each replica says serves the session
     metrics = {**loop.metrics.summary(), "stages": tracer.summary(), "dropped_spans": tracer.dropped_spans,
-               "bus": vars(stats), "world_model": world_name, "avatar": avatar_note, "interrupted": interrupted}
+               "bus": vars(stats), "world_model": world_name, "avatar": avatar_note, "interrupted": interrupted,
+               "served": served}
     write_json_atomic(folder / "metrics.json", metrics)
     tracer.write_chrome_trace(folder / "trace.json")
+    notes = [f"{name} over Ray Serve: {d.get('model', d.get('kind'))} (engine {d.get('engine') or 'torch'})"
+             for name, d in served.items()]
     return SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, world_model=world_name,
-                         avatar=avatar_note)
+                         avatar=avatar_note, notes=notes)

@@ -14,8 +14,13 @@ import pytest
 from genxr.deploy.ray_bus import RayBus
 from genxr.deploy.sessions import UnknownSessionError
 from genxr.platform.bus import RequestTimeoutError, ServiceUnavailableError
-from genxr.platform.messages import WorldFrame, WorldFrameRequest
-from genxr.xr_runtime.session import WORLD_SERVICE
+from genxr.platform.messages import (
+    AvatarMotion,
+    AvatarRequest,
+    WorldFrame,
+    WorldFrameRequest,
+)
+from genxr.xr_runtime.session import AVATAR_SERVICE, WORLD_SERVICE
 from genxr.xr_runtime.sim_source import SimulatedSource
 
 pytestmark = pytest.mark.ray
@@ -94,9 +99,44 @@ def test_a_session_switches_to_serve_with_backend_ray_and_nothing_else(serve_han
     result = run_session(config, tmp_path / "ray-session", seconds=60.0, max_frames=60)
     assert result.world_model == "student (Ray Serve)", "the shipped student, served by a replica"
     assert result.metrics["world_model_hz"] > 0 and result.metrics["frames"] > 0
-    assert read_recording(tmp_path / "ray-session" / "recording").complete
+    assert result.metrics["avatar_hz"] > 0, "avatar motions came back from the avatar deployment"
+    assert result.avatar == "streaming (Ray Serve avatar deployment, torch)"
+    served = result.metrics["served"]
+    assert served["world_model"]["model"] == "worldmodel-student@onnxruntime[CPUExecutionProvider]"
+    assert served["avatar"]["kind"] == "avatar:stream" and served["avatar"]["pid"] != os.getpid()
+    assert "world_model over Ray Serve: worldmodel-student@onnxruntime[CPUExecutionProvider] " \
+           "(engine onnxruntime[CPUExecutionProvider])" in result.notes
+    recording = read_recording(tmp_path / "ray-session" / "recording")
+    assert recording.complete
 
 
 def test_a_replica_refuses_anything_but_a_genxr_message(serve_handles):
     with pytest.raises(TypeError, match="expects a genxr message, got bytes"):
         serve_handles["world_model"].remote(b"raw bytes").result(timeout_s=60)
+
+
+def avatar_request(session_id: str, request_id: int, time_ns: int) -> AvatarRequest:
+    return AvatarRequest(session_id=session_id, request_id=request_id, time_ns=time_ns, user_head=tracking(1)[0].head)
+
+
+def test_the_avatar_deployment_streams_each_session_on_its_own(serve_handles):
+    start = 1_000_000_000
+    with RayBus("avatar-a") as a, RayBus("avatar-b") as b:
+        described = a.attach(AVATAR_SERVICE, serve_handles["avatar"], {"start_time_ns": start, "seed": 1})
+        b.attach(AVATAR_SERVICE, serve_handles["avatar"], {"start_time_ns": start, "seed": 1})
+        assert described["kind"] == "avatar:stream" and described["rate_hz"] > 0
+        first_a = a.request(AVATAR_SERVICE, avatar_request("avatar-a", 0, start), timeout_s=60)
+        second_a = a.request(AVATAR_SERVICE, avatar_request("avatar-a", 1, start), timeout_s=60)
+        first_b = b.request(AVATAR_SERVICE, avatar_request("avatar-b", 0, start), timeout_s=60)
+    assert isinstance(first_a, AvatarMotion) and first_a.session_id == "avatar-a" and second_a.request_id == 1
+    assert second_a.start_time_ns > first_a.start_time_ns, "session a's stream advanced a chunk"
+    assert first_b.start_time_ns == first_a.start_time_ns, "session b has a stream of its own, at its start"
+    np.testing.assert_array_equal(first_b.rotations_6d, first_a.rotations_6d)
+
+
+def test_an_avatar_request_for_an_unknown_session_is_a_typed_error(serve_handles):
+    handle = serve_handles["avatar"]
+    with pytest.raises(UnknownSessionError, match="unknown session id 'no-avatar-here'"):
+        handle.remote(avatar_request("no-avatar-here", 0, 0)).result(timeout_s=60)
+    with RayBus("no-start-time") as bus, pytest.raises(ServiceUnavailableError, match="start_time_ns"):
+        bus.attach(AVATAR_SERVICE, handle, {"seed": 1})

@@ -18,21 +18,37 @@ def test_serve_config_validates_against_rays_schema_and_names_our_builder():
     from ray.serve.schema import ServeDeploySchema
 
     schema = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text()))
-    (application,) = schema.applications
-    assert application.import_path == "genxr.deploy.serve:app_builder"
-    assert [d.name for d in application.deployments] == ["world_model"]
+    world, avatar = schema.applications
+    assert world.import_path == "genxr.deploy.serve:app_builder"
+    assert [d.name for d in world.deployments] == ["world_model"]
+    assert avatar.import_path == "genxr.deploy.serve:avatar_app_builder"
+    assert [d.name for d in avatar.deployments] == ["avatar"]
+
+
+def test_serve_config_args_build_both_applications():
+    from genxr.deploy.serve import app_builder, avatar_app_builder
+
+    world, avatar = yaml.safe_load(CONFIG.read_text())["applications"]
+    assert app_builder(world["args"]) is not None and avatar_app_builder(avatar["args"]) is not None
 
 
 def test_unknown_model_kind_is_refused_naming_the_known_ones():
     from genxr.deploy.serve import ModelDeployment
 
-    known = r"\['world:echo', 'world:ground_truth', 'world:student'\]"
+    known = r"\['avatar:stream', 'world:echo', 'world:ground_truth', 'world:student'\]"
     with pytest.raises(ValueError, match=rf"unknown model kind 'world:teapot'; known: {known}"):
         ModelDeployment("world:teapot")
+
+
+def test_an_engine_for_a_kind_without_one_is_refused_naming_both():
+    from genxr.deploy.serve import ModelDeployment
+
+    with pytest.raises(ValueError, match=r"model kind 'world:echo' has no engine option \(engine='onnxruntime'\)"):
+        ModelDeployment("world:echo", engine="onnxruntime")
 
 
 @pytest.mark.ray
 def test_genxr_serve_runs_for_the_given_time(serve_handles):
     result = CliRunner().invoke(app, ["serve", "--seconds", "0.5"])
     assert result.exit_code == 0, result.output
-    assert "serving app 'genxr'" in result.output and "world_model" in result.output
+    assert "serving app 'genxr'" in result.output and "['avatar', 'world_model']" in result.output

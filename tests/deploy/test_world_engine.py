@@ -156,7 +156,7 @@ def test_engine_student_world_answers_like_the_torch_service_and_names_its_engin
 
 
 def test_tensorrt_without_a_gpu_falls_back_to_onnxruntime_and_says_so(student_step):
-    usable, why = tensorrt_status()
+    usable, _ = tensorrt_status()
     if usable:
         pytest.skip("TensorRT is usable here; the fallback is for machines without it")
     path, _ = student_step
