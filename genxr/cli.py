@@ -221,15 +221,26 @@ app.add_typer(export_app, name="export")
 
 @export_app.command("onnx")
 def export_onnx(
-    model: Annotated[str, typer.Option(help="what to export: student (the world model's chunk step)")] = "student",
-    out: Annotated[Path, typer.Option(help="ONNX file to write (a .json report goes beside it)")] = Path(
-        "runs/export/student_step.onnx"),
+    model: Annotated[str, typer.Option(help="what to export: student (the world model's chunk step), decoder (its "
+                                       "frame decoder) or avatar (the avatar's chunk step)")] = "student",
+    out: Annotated[Path | None, typer.Option(help="ONNX file to write (a .json report goes beside it); default "
+                                             "runs/export/<student_step|frame_decoder|avatar_step>.onnx")] = None,
 ) -> None:
     """Export a model step to ONNX with its streaming state as plain tensors, and check parity with torch."""
-    if model != "student":
-        console.print(f"[red]cannot export {model!r}: only 'student' is exportable so far (the avatar step and the "
-                      "frame decoder are not, issue #7)[/]")
+    files = {"student": "student_step.onnx", "decoder": "frame_decoder.onnx", "avatar": "avatar_step.onnx"}
+    if model not in files:
+        console.print(f"[red]--model {model!r} is not exportable; choose one of {', '.join(files)}[/]")
         raise typer.Exit(2)
+    out = out or Path("runs/export") / files[model]
+    if model != "student":
+        from genxr.deploy.export_avatar import export_and_summarise
+
+        try:
+            console.print(export_and_summarise(model, out))
+        except OSError as err:
+            console.print(f"[red]{err}[/]")
+            raise typer.Exit(2) from None
+        return
     from genxr.deploy.export import export_student_step
 
     report = export_student_step(out)

@@ -142,3 +142,22 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
     }
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def export_and_summarise(model: str, out: Path) -> str:
+    """``genxr export onnx --model avatar|decoder``: exports to ``out`` and returns one line of parity
+    and timing from the report."""
+    if model == "avatar":
+        report = export_avatar_step(out)
+        return (f"wrote {out}; over {report['rollout']['chunks']} chunks ONNX Runtime vs torch max abs error "
+                f"{max(report['parity_onnxruntime_vs_torch_per_chunk']):.2e} per call, fixed-shape vs AvatarStream "
+                f"{max(report['parity_fixed_shape_vs_stream_per_chunk']):.2e}; step {report['onnxruntime_ms']:.2f} ms "
+                f"(torch {report['torch_ms']:.2f} ms)")
+    if model == "decoder":
+        from genxr.deploy.export_decoder import export_frame_decoder
+
+        report = export_frame_decoder(out)
+        worst = max(p["image_max_abs_error"] for p in report["parity_by_batch"].values())
+        levels = max(p["frames_max_level_difference"] for p in report["parity_by_batch"].values())
+        return f"wrote {out}; max abs error {worst:.2e} (image), {levels} uint8 levels (frames), dynamic batch"
+    raise ValueError(f"model {model!r}: export_and_summarise knows 'avatar' and 'decoder'")
