@@ -10,6 +10,13 @@ runs the session state machine (READY -> begin, STOPPING -> end, EXITING / LOSS_
 stop). Each frame it locates the head and both hands' 26 joints at the predicted display
 time.
 
+A graphics session is a headset's: its frames are opened by :meth:`OpenXRSource.wait_frame`
+through :class:`~genxr.xr_runtime.openxr_frames.OpenXRFrameCycle` (``xrWaitFrame``,
+``xrBeginFrame``, ``xrLocateViews`` with PRIMARY_STEREO) and ended by
+:class:`~genxr.xr_runtime.openxr_sink.OpenXRSwapchainSink` with the composited views
+(``frame_cycle`` is the object both share). The located views reach the compositor in
+``FrameTiming.views``.
+
 Runtime quirks handled (verified against Monado, see shared research ``openxr.md``):
 
 * headless ``xrWaitFrame`` returns at once with predicted time 0 and does not throttle:
@@ -30,6 +37,7 @@ without a runtime.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -194,12 +202,13 @@ class OpenXRSource:
         self._instance = None
         self._session = None
         self._gl_context = None
-        self._frames = None
+        self.frame_cycle = None
+        """The session's :class:`~genxr.xr_runtime.openxr_frames.OpenXRFrameCycle` once entered."""
+        self.system_id = None
         self._spaces: dict[str, object] = {}
         self._trackers: dict[str, object] = {}
         self._locate_hand = None
         self._frame_id = 0
-        self._ended = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -249,10 +258,12 @@ class OpenXRSource:
         self._gl_context.__enter__()
         self._instance, self._session = self._gl_context.instance, self._gl_context.session
         self._after_session(self._gl_context.system_id, extensions, headless=False)
-        self._frames = self._gl_context.frame_loop()
 
     def _after_session(self, system_id, extensions: list[str], headless: bool) -> None:
+        from genxr.xr_runtime.openxr_frames import OpenXRFrameCycle
+
         xr = self._xr
+        self.system_id = system_id
         hands = "XR_EXT_hand_tracking" in extensions and self._supports_hand_tracking(system_id)
         properties = xr.get_system_properties(self._instance, system_id)
         runtime = xr.get_instance_properties(self._instance).runtime_name
@@ -269,6 +280,14 @@ class OpenXRSource:
                     hand=hand, hand_joint_set=xr.HandJointSetEXT.DEFAULT))
             self._locate_hand = ctypes.cast(xr.get_instance_proc_addr(self._instance, "xrLocateHandJointsEXT"),
                                             xr.PFN_xrLocateHandJointsEXT)
+        self.frame_cycle = OpenXRFrameCycle(
+            xr, instance=self._instance, session=self._session, reference_space=self._spaces["reference"],
+            view_configuration="PRIMARY_MONO" if headless else "PRIMARY_STEREO", state_machine=self.state_machine)
+
+    @property
+    def graphics(self) -> bool:
+        """True for a graphics session (a headset's swapchains can be submitted to)."""
+        return self._gl_context is not None
 
     def _supports_hand_tracking(self, system_id) -> bool:
         xr = self._xr
@@ -286,6 +305,8 @@ class OpenXRSource:
         for tracker in self._trackers.values():
             xr.destroy_hand_tracker_ext(tracker)
         self._trackers.clear()
+        if self.frame_cycle is not None:
+            self.frame_cycle.close()
         if self._gl_context is not None:
             self._gl_context.__exit__(exc_type, exc, tb)
         else:
@@ -299,27 +320,6 @@ class OpenXRSource:
 
     # -- per frame ---------------------------------------------------------------------------------
 
-    def _poll_events(self) -> None:
-        xr = self._xr
-        while True:
-            try:
-                buffer = xr.poll_event(self._instance)
-            except xr.EventUnavailable:
-                return
-            kind = xr.StructureType(buffer.type)
-            if kind == xr.StructureType.EVENT_DATA_INSTANCE_LOSS_PENDING:
-                self._ended = True
-            elif kind == xr.StructureType.EVENT_DATA_SESSION_STATE_CHANGED:
-                event = ctypes.cast(ctypes.byref(buffer), ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
-                action = self.state_machine.on_state(xr.SessionState(event.state).name)
-                if action is SessionAction.BEGIN:
-                    xr.begin_session(self._session, xr.SessionBeginInfo(
-                        primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_MONO))
-                elif action is SessionAction.END:
-                    xr.end_session(self._session)
-                elif action in (SessionAction.EXIT, SessionAction.LOST):
-                    self._ended = True
-
     def _xr_time(self, genxr_time_ns: int):
         """The XrTime for a time on the genxr (CLOCK_MONOTONIC) clock."""
         xr = self._xr
@@ -331,16 +331,15 @@ class OpenXRSource:
         return spec.tv_sec * NS_PER_S + spec.tv_nsec
 
     def wait_frame(self) -> FrameTiming:
-        if self._frames is not None:  # graphics session: pyopenxr's loop polls events and begins/ends frames
-            try:
-                state = next(self._frames)
-            except StopIteration:
-                self._ended = True
-                return self._self_paced.wait_frame()
+        if self.graphics:  # a headset: the frame cycle waits, begins and locates the views
             self._frame_id += 1
+            frame = self.frame_cycle.begin(self._frame_id)
+            if frame is None:  # not running (yet, or any more): pace ourselves, as pyopenxr's own loop does
+                return dataclasses.replace(self._self_paced.wait_frame(), frame_id=self._frame_id, should_render=False)
+            state = frame.state
             return FrameTiming(self._frame_id, self.clock.now_ns(), self._genxr_time(state.predicted_display_time),
-                               int(state.predicted_display_period), bool(state.should_render))
-        self._poll_events()
+                               int(state.predicted_display_period), bool(state.should_render), views=frame.views)
+        self.frame_cycle.poll_events()
         if self.state_machine.running:
             state = self._xr.wait_frame(self._session)
             if state.predicted_display_time > 0:  # a throttling runtime
@@ -351,9 +350,9 @@ class OpenXRSource:
         return self._self_paced.wait_frame()  # headless quirk: wait_frame does not throttle
 
     def read(self, timing: FrameTiming) -> TrackingFrame | None:
-        if self._ended:
+        if self.frame_cycle.ended:
             return None
-        if not self.state_machine.running and self._frames is None:
+        if not self.state_machine.running:
             return TrackingFrame(frame_id=timing.frame_id, sample_time_ns=self.clock.now_ns(),
                                  predicted_display_time_ns=max(timing.predicted_display_time_ns, self.clock.now_ns()),
                                  head=Pose(), head_tracked=False)

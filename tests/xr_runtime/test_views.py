@@ -23,8 +23,8 @@ def yaw(degrees: float, position=(0.0, 1.6, 0.0)) -> Pose:
     return Pose(position=position, orientation=(0.0, math.sin(half), 0.0, math.cos(half)))
 
 
-def world(image: np.ndarray, head: Pose = Pose(), fov: float = 90.0) -> WorldFrame:
-    return WorldFrame(session_id="s", request_id=0, frame_id=3, head=head, generated_for_time_ns=0,
+def world(image: np.ndarray, head: Pose | None = None, fov: float = 90.0) -> WorldFrame:
+    return WorldFrame(session_id="s", request_id=0, frame_id=3, head=head or Pose(), generated_for_time_ns=0,
                       vertical_fov_deg=fov, image=image)
 
 
