@@ -18,12 +18,17 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 PRESET_DIR = Path(__file__).parent / "presets"
+
+HudCorner = Literal["top_left", "top_right", "bottom_left", "bottom_right"]
+HudItem = Literal["frame_time", "deadline_misses", "motion_to_photon", "content_age", "world_hz", "avatar_hz",
+                  "markers"]
+"""Lines of the latency HUD (:mod:`genxr.xr_runtime.hud`); ``markers`` = STALE / TRACKING LOST."""
 
 
 class _Section(BaseModel):
@@ -59,6 +64,12 @@ class DisplayConfig(_Section):
     height: int = Field(256, ge=16, le=4096, description="pixels")
     vertical_fov_deg: float = Field(90.0, gt=0, lt=180, description="vertical field of view, degrees")
     stale_after_ms: float = Field(500.0, gt=0, description="content older than this is marked stale")
+    hud: bool = Field(False, description="draw the latency HUD (frame time, misses, motion-to-photon, content age, "
+                                         "update rates, STALE / TRACKING LOST) into every display frame")
+    hud_corner: HudCorner = Field("top_left", description="where the HUD sits in the frame")
+    hud_items: tuple[HudItem, ...] = Field(get_args(HudItem), min_length=1, description="the HUD's lines, in order")
+    preview: bool = Field(False, description="show the display frames in a window on this machine's screen "
+                                             "(needs an X11 or Wayland display)")
 
 
 class BusConfig(_Section):

@@ -15,7 +15,8 @@ Each frame:
    that failed is logged, and the loop keeps re-projecting the last content (marked stale
    by the compositor once it is too old);
 5. **composite + submit** - the compositor re-projects the newest world frame to the
-   head pose predicted for display, and every sink gets the result.
+   head pose predicted for display, the optional latency HUD (:mod:`genxr.xr_runtime.hud`)
+   is drawn into a corner, and every sink gets the result.
 
 Every step is a span on its own track, tagged with the frame id and the tracking samples
 it used, so a trace shows where each millisecond of every frame went.
@@ -45,6 +46,7 @@ from genxr.platform.messages import (
 )
 from genxr.platform.tracing import Tracer
 from genxr.xr_runtime.compositor import Compositor
+from genxr.xr_runtime.hud import Hud
 from genxr.xr_runtime.sinks import Sink
 from genxr.xr_runtime.sources import TrackingSource
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming
@@ -123,7 +125,7 @@ class FrameLoop:
                  request_timeout_s: float = 0.25, world_rate_hz: float | None = None,
                  avatar_rate_hz: float | None = None,
                  conversation: Callable[[int, int], list[AudioChunk]] | None = None, on_frame: Callable[[TrackingFrame], None] | None = None,
-                 on_event: Callable[[SessionEvent], None] | None = None) -> None:
+                 on_event: Callable[[SessionEvent], None] | None = None, hud: Hud | None = None) -> None:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         self.session_id = session_id
@@ -136,6 +138,7 @@ class FrameLoop:
         self.conversation = conversation
         self._audio_until_ns: int | None = None
         self.on_frame, self.on_event = on_frame, on_event
+        self.hud = hud
         self.metrics = LoopMetrics()
         self.events: list[SessionEvent] = []
         self._recent: deque[TrackingFrame] = deque(maxlen=chunk_frames)
@@ -281,6 +284,9 @@ class FrameLoop:
                               source_frame_ids=[frame_id] + ([world.frame_id] if world else [])):
             shown = self.compositor.composite(frame_id, timing.predicted_display_time_ns, frame.head, world, avatar)
         self.metrics.compositor_ns.append(self.clock.now_ns() - composite_start)
+        if self.hud is not None:
+            with self.tracer.span("hud", track="compositor", frame_id=frame_id):
+                shown = self.hud.apply(shown, self.metrics, tracking_lost=self._tracking_lost)
         self._submit(shown)
         self._account(timing, frame, shown)
         return True
