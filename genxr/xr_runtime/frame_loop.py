@@ -282,7 +282,8 @@ class FrameLoop:
         composite_start = self.clock.now_ns()
         with self.tracer.span("composite", track="compositor", frame_id=frame_id,
                               source_frame_ids=[frame_id] + ([world.frame_id] if world else [])):
-            shown = self.compositor.composite(frame_id, timing.predicted_display_time_ns, frame.head, world, avatar)
+            shown = self.compositor.composite(frame_id, timing.predicted_display_time_ns, frame.head, world, avatar,
+                                              views=timing.views)
         self.metrics.compositor_ns.append(self.clock.now_ns() - composite_start)
         if self.hud is not None:
             with self.tracer.span("hud", track="compositor", frame_id=frame_id):

@@ -37,6 +37,7 @@ at the first import, which the graphics session's EGL context must decide.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,3 +228,13 @@ class OpenXRSwapchainSink:
         self.cycle.end()
         while self.swapchains:
             self.calls.destroy_swapchain(self.swapchains.pop().handle)
+
+
+def headset_sink(source: object, width: int, height: int) -> AbstractContextManager[OpenXRSwapchainSink | None]:
+    """The swapchain sink for ``source`` when it is an entered OpenXR graphics session (a headset),
+    rendering ``width`` x ``height`` per view; otherwise a context that yields None."""
+    from genxr.xr_runtime.openxr_source import OpenXRSource
+
+    if not (isinstance(source, OpenXRSource) and source.graphics):
+        return nullcontext()
+    return OpenXRSwapchainSink(source.frame_cycle, system_id=source.system_id, width=width, height=height)

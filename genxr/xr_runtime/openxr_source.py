@@ -4,8 +4,9 @@
 ``XR_KHR_convert_timespec_time``, checks that the system really tracks hands
 (``XrSystemHandTrackingPropertiesEXT``, chained into ``xrGetSystemProperties`` - a runtime
 may advertise the extension without a hand device), opens a headless session when the
-runtime offers ``XR_MND_headless`` (otherwise a graphics session through pyopenxr's
-offscreen EGL context), creates the VIEW and the reference space (STAGE by default), and
+runtime offers ``XR_MND_headless`` and either ``prefer_headless`` is set (tracking only) or
+no ``XR_KHR_opengl_enable`` is offered, otherwise a graphics session through pyopenxr's
+offscreen EGL context (what a session showing images on a headset asks for), creates the VIEW and the reference space (STAGE by default), and
 runs the session state machine (READY -> begin, STOPPING -> end, EXITING / LOSS_PENDING ->
 stop). Each frame it locates the head and both hands' 26 joints at the predicted display
 time.
@@ -223,7 +224,7 @@ class OpenXRSource:
         missing = required - offered
         if missing:
             raise OpenXRUnavailableError(f"the OpenXR runtime lacks {sorted(missing)}, which genxr needs for timing")
-        headless = self.prefer_headless and "XR_MND_headless" in offered
+        headless = "XR_MND_headless" in offered and (self.prefer_headless or "XR_KHR_opengl_enable" not in offered)
         wanted = sorted(required | ({"XR_EXT_hand_tracking"} & offered if self.want_hands else set())
                         | ({"XR_MND_headless"} if headless else set()))
         try:

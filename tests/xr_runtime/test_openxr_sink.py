@@ -372,3 +372,20 @@ def test_the_graphics_source_opens_frames_with_their_views_and_paces_itself_unti
     assert [view.fov.angle_right for view in timing.views] == pytest.approx([LEFT_FOV[1], RIGHT_FOV[1]])
     sink.submit(stereo_frame(timing.frame_id))
     assert runtime.calls[-1] == ("end_frame", 1)
+
+
+def test_only_an_openxr_graphics_session_gets_a_headset_sink():
+    from genxr.xr_runtime.openxr_sink import headset_sink
+    from genxr.xr_runtime.openxr_source import OpenXRSource
+    from genxr.xr_runtime.sim_source import SimulatedSource
+
+    with headset_sink(SimulatedSource(seed=0), 32, 24) as sink:
+        assert sink is None
+    headless = OpenXRSource()  # never entered: no graphics session
+    with headset_sink(headless, 32, 24) as sink:
+        assert sink is None
+    runtime, cycle, _, _ = headset()
+    graphics = OpenXRSource()
+    graphics._gl_context, graphics.frame_cycle, graphics.system_id = "a graphics session", cycle, 1
+    with headset_sink(graphics, 32, 24) as sink:
+        assert isinstance(sink, OpenXRSwapchainSink) and sink.cycle is cycle
