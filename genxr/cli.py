@@ -110,6 +110,8 @@ def demo(
     out: Annotated[Path | None, typer.Option(help="session folder (default: <output_dir>/demo)")] = None,
     preset: Annotated[str, typer.Option(help="configuration preset")] = "default",
     config: Annotated[Path | None, typer.Option(help="YAML file layered over the preset")] = None,
+    hud: Annotated[bool, typer.Option("--hud", help="draw the latency HUD into every display frame")] = False,
+    preview: Annotated[bool, typer.Option("--preview", help="show the display frames in a window (needs a display)")] = False,
 ) -> None:
     """Run the end-to-end session on the embedded default: simulated user, in-process services."""
     from genxr.demo import run_demo
@@ -122,9 +124,10 @@ def demo(
         session["replay_path"] = replay
     if world is not None:
         session["world"] = world
+    display = {key: True for key, on in (("hud", hud), ("preview", preview)) if on}
     try:
         cfg = load_config(preset, config, **({"session": session} if session else {}),
-                          **({"bus": {"backend": backend}} if backend else {}))
+                          **({"bus": {"backend": backend}} if backend else {}), **({"display": display} if display else {}))
     except ConfigError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(2) from None
@@ -215,6 +218,25 @@ def bench_serve(
     print_json(run(n), as_json)
 
 
+@bench_app.command("compress")
+def bench_compress(
+    ratio: Annotated[float, typer.Option(help="fraction of channels removed per group, folded and pruned alike")] = 0.3,
+    chunks: Annotated[int, typer.Option(help="chunk steps timed per variant and engine (median reported)")] = 100,
+    rollout_frames: Annotated[int, typer.Option(help="generated frames (30 Hz) per held-out rollout")] = 64,
+    episodes: Annotated[int, typer.Option(help="held-out episodes, one rollout each")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """World-model student unfolded vs folded vs pruned: chunk-step latency (ORT, torch) and held-out PSNR/SSIM."""
+    from genxr.evaluation.benchmarks.compress import run
+
+    try:
+        result = run(ratio, chunks, rollout_frames, episodes, console=console)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    print_json(result, as_json)
+
+
 export_app = typer.Typer(help="Export models for deployment engines.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -225,6 +247,9 @@ def export_onnx(
                                        "frame decoder) or avatar (the avatar's chunk step)")] = "student",
     out: Annotated[Path | None, typer.Option(help="ONNX file to write (a .json report goes beside it); default "
                                              "runs/export/<student_step|frame_decoder|avatar_step>.onnx")] = None,
+    fold: Annotated[float | None, typer.Option("--fold", metavar="RATIO", help="fold this fraction of the channels "
+                                               "of every group (0 <= RATIO < 1) before export")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="with --fold: L2-prune at that ratio instead (baseline)")] = False,
 ) -> None:
     """Export a model step to ONNX with its streaming state as plain tensors, and check parity with torch."""
     files = {"student": "student_step.onnx", "decoder": "frame_decoder.onnx", "avatar": "avatar_step.onnx"}
@@ -233,6 +258,9 @@ def export_onnx(
         raise typer.Exit(2)
     out = out or Path("runs/export") / files[model]
     if model != "student":
+        if fold is not None or prune:
+            console.print(f"[red]--fold/--prune apply to the student only, not to --model {model}[/]")
+            raise typer.Exit(2)
         from genxr.deploy.export_avatar import export_and_summarise
 
         try:
@@ -241,11 +269,22 @@ def export_onnx(
             console.print(f"[red]{err}[/]")
             raise typer.Exit(2) from None
         return
+    from genxr.deploy.compress import export_compressed_student
     from genxr.deploy.export import export_student_step
 
-    report = export_student_step(out)
+    if prune and fold is None:
+        console.print("[red]--prune needs --fold RATIO (the fraction of channels to prune)[/]")
+        raise typer.Exit(2)
+    try:
+        report = export_student_step(out) if fold is None else export_compressed_student(out, fold, "prune" if prune else "fold")
+    except (ValueError, RuntimeError) as err:
+        console.print(f"[red]--fold {fold}: {err}[/]")
+        raise typer.Exit(2) from None
     console.print(f"wrote {out}; parity vs torch over {len(report['parity_max_abs_error_per_chunk'])} chunks: "
                   f"max abs error {max(report['parity_max_abs_error_per_chunk']):.2e}")
+    if "compression" in report:
+        console.print(f"{report['compression']['method']} {fold}: parameters {report['compression']['params_before']} -> "
+                      f"{report['compression']['params_after']}, MACs -{report['compression']['mac_reduction']:.1%}")
 
 
 @app.command("serve")

@@ -85,7 +85,7 @@ def quality(students: dict[str, object], rollout_frames: int, episodes: int, dat
                    "ssim": metrics.ssim(np.concatenate(frames), truth_frames)} for name, frames in generated.items()}
 
 
-def run(ratio: float = 0.3, chunks: int = 30, rollout_frames: int = 16, episodes: int = 2, seed: int = 1,
+def run(ratio: float = 0.3, chunks: int = 100, rollout_frames: int = 64, episodes: int = 4, seed: int = 1,
         console: Console | None = None) -> dict:
     """The comparison described in the module docstring, as a JSON-able dict (progress on ``console``,
     default stderr)."""
@@ -105,7 +105,10 @@ def run(ratio: float = 0.3, chunks: int = 30, rollout_frames: int = 16, episodes
             students, reports = {"unfolded": shipped}, {}
             for name, method in (("folded", "fold"), ("pruned", "prune")):
                 progress.update(task, description=f"{method} at {ratio}")
-                students[name], reports[name] = compress_student(shipped, ratio, method)
+                try:
+                    students[name], reports[name] = compress_student(shipped, ratio, method)
+                except ValueError as err:
+                    raise ValueError(f"--ratio {ratio}: {err}") from err
                 progress.advance(task)
             steps = {}
             for name, student in students.items():
