@@ -20,6 +20,7 @@ import json
 import os
 import platform as stdlib_platform
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from genxr.platform.messages import AvatarMotion, AvatarRequest, WorldFrame, Wor
 from genxr.platform.tracing import LiveSpanWriter, Tracer
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.frame_loop import FrameLoop
+from genxr.xr_runtime.hud import Hud, HudConfig
 from genxr.xr_runtime.recording import Recorder, write_json_atomic
 from genxr.xr_runtime.sinks import VideoSink
 from genxr.xr_runtime.sources import TrackingSource
@@ -130,6 +132,28 @@ def make_avatar(config: GenXRConfig, start_time_ns: int):
     return service, ConversationAudio(start_time_ns, seed=config.session.seed), "streaming (in the session process)"
 
 
+def preview_display() -> str:
+    """The display the preview window will open on; :class:`SessionError` saying what is missing without one."""
+    from genxr.xr_runtime.preview import PREVIEW_HINT, display_name
+
+    where = display_name()
+    if where is None:
+        raise SessionError(f"--preview needs a display: neither DISPLAY nor WAYLAND_DISPLAY is set; {PREVIEW_HINT}")
+    return where
+
+
+def open_preview(config: GenXRConfig):
+    """The preview window ``display.preview`` asks for, as a context manager yielding it (None when off)."""
+    if not config.display.preview:
+        return nullcontext()
+    from genxr.xr_runtime.preview import PreviewUnavailableError, PreviewWindowSink
+
+    try:
+        return PreviewWindowSink(config.display.width, config.display.height)
+    except PreviewUnavailableError as err:
+        raise SessionError(str(err)) from err
+
+
 def _prepare_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -195,6 +219,9 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
     compositor = Compositor(CompositorConfig(width=display.width, height=display.height,
                                              vertical_fov_deg=display.vertical_fov_deg,
                                              stale_after_ms=display.stale_after_ms))
+    hud = Hud(HudConfig(corner=display.hud_corner, items=display.hud_items)) if display.hud else None
+    if display.preview:
+        preview_display()  # no display: stop before anything starts
     metadata = {"genxr": __version__, "python": stdlib_platform.python_version(), "world_model": world_name,
                 "avatar": avatar_note, "config": json.loads(config.model_dump_json())}
     interrupted = False
@@ -208,7 +235,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                    attach_world=world_handler is None, avatar=avatar) as bus, \
             Recorder(folder / "recording", metadata=metadata) as recorder, \
             VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz) as video, \
-            source:
+            source, \
+            open_preview(config) as preview:
         if world_handler is not None:
             bus.serve(WORLD_SERVICE, world_handler)
         if isinstance(avatar, ServedAvatar):
@@ -223,7 +251,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
             if on_progress is not None:
                 on_progress(frame.frame_id)
 
-        loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor, sinks=[video],
+        loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor,
+                         sinks=[video] + ([preview] if preview is not None else []), hud=hud,
                          clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
                          display_clock=DisplayClock(config.session.display_rate_hz, clock),
                          request_timeout_s=config.bus.request_timeout_ms / 1e3,
@@ -235,10 +264,13 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
         try:
             with LiveSpanWriter(tracer, folder / LIVE_SPANS_FILE):  # what `genxr dashboard --live` follows
-                loop.run(duration_s=duration_s, max_frames=max_frames)
+                loop.run(duration_s=duration_s, max_frames=max_frames,
+                         should_stop=(lambda: preview.closed) if preview is not None else None)
         except KeyboardInterrupt:
             interrupted = True
-        loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else "finished")
+        preview_closed = preview is not None and preview.closed
+        loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else
+                  "preview window closed" if preview_closed else "finished")
         recorder.metadata["ended"] = "interrupted" if interrupted else "finished"
         stats = bus.stats
         served = dict(getattr(bus, "attached", {}))  # Ray Serve: what each replica says serves the session
