@@ -10,6 +10,9 @@ runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session 
 * ``session.mp4`` - what the display showed,
 * ``spans.jsonl`` - the spans, appended while the session runs (``genxr dashboard --live``).
 
+With a headset (an OpenXR graphics session) every frame also goes to the headset first,
+one image per eye (:mod:`genxr.xr_runtime.openxr_sink`); the mp4 then shows the left eye.
+
 Ctrl-C ends the session cleanly: every file is closed and complete, the manifest says how
 it ended. A session folder that cannot be written fails before anything starts.
 """
@@ -34,6 +37,7 @@ from genxr.platform.tracing import LiveSpanWriter, Tracer
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.frame_loop import FrameLoop
 from genxr.xr_runtime.hud import Hud, HudConfig
+from genxr.xr_runtime.openxr_sink import headset_sink
 from genxr.xr_runtime.recording import Recorder, write_json_atomic
 from genxr.xr_runtime.sinks import VideoSink
 from genxr.xr_runtime.sources import TrackingSource
@@ -68,7 +72,8 @@ def make_source(config: GenXRConfig, clock: Clock) -> TrackingSource:
     if session.source == "openxr":
         from genxr.xr_runtime.openxr_source import OpenXRSource
 
-        return OpenXRSource(clock=clock, fallback_rate_hz=session.display_rate_hz)
+        # A graphics session even where Monado also offers a headless one: a headset must show images.
+        return OpenXRSource(clock=clock, fallback_rate_hz=session.display_rate_hz, prefer_headless=False)
     from genxr.xr_runtime.recording import ReplaySource
 
     return ReplaySource(session.replay_path, clock=clock)
@@ -236,6 +241,7 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
             Recorder(folder / "recording", metadata=metadata) as recorder, \
             VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz) as video, \
             source, \
+            headset_sink(source, display.width, display.height) as headset, \
             open_preview(config) as preview:
         if world_handler is not None:
             bus.serve(WORLD_SERVICE, world_handler)
@@ -252,7 +258,8 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                 on_progress(frame.frame_id)
 
         loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor,
-                         sinks=[video] + ([preview] if preview is not None else []), hud=hud,
+                         sinks=([headset] if headset is not None else []) + [video]
+                         + ([preview] if preview is not None else []), hud=hud,
                          clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
                          display_clock=DisplayClock(config.session.display_rate_hz, clock),
                          request_timeout_s=config.bus.request_timeout_ms / 1e3,

@@ -389,3 +389,51 @@ def test_only_an_openxr_graphics_session_gets_a_headset_sink():
     graphics._gl_context, graphics.frame_cycle, graphics.system_id = "a graphics session", cycle, 1
     with headset_sink(graphics, 32, 24) as sink:
         assert isinstance(sink, OpenXRSwapchainSink) and sink.cycle is cycle
+
+
+def test_a_session_with_a_headset_submits_every_frame_to_it_with_both_eyes(tmp_path):
+    from genxr.platform.clock import MONOTONIC
+    from genxr.platform.config import load_config
+    from genxr.platform.messages import Pose, TrackingFrame, WorldFrame
+    from genxr.xr_runtime.openxr_source import OpenXRSource
+    from genxr.xr_runtime.session import run_session
+
+    runtime = FakeRuntime()
+
+    class Headset(OpenXRSource):
+        """The real OpenXRSource frame path over the fake runtime; tracking is a still head."""
+
+        def __enter__(self):
+            self._xr, self._gl_context, self.system_id = xr, "a graphics session", 1
+            self.frame_cycle = OpenXRFrameCycle(runtime, instance=runtime.instance, session=runtime.session,
+                                                reference_space=runtime.space, view_configuration="PRIMARY_STEREO",
+                                                state_machine=self.state_machine)
+            runtime.queue("READY")
+            return self
+
+        def __exit__(self, *exc):
+            self.frame_cycle.close()
+
+        def _genxr_time(self, xr_time) -> int:
+            return MONOTONIC.now_ns() + PERIOD_NS
+
+        def read(self, timing):
+            now = MONOTONIC.now_ns()
+            return TrackingFrame(frame_id=timing.frame_id, sample_time_ns=now,
+                                 predicted_display_time_ns=max(now, timing.predicted_display_time_ns),
+                                 head=Pose(position=(0.0, 1.6, 0.0)), head_tracked=True)
+
+    def still_world(request):
+        last = request.tracking[-1]
+        return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=last.frame_id,
+                          head=last.head, generated_for_time_ns=last.predicted_display_time_ns, vertical_fov_deg=90.0,
+                          image=np.full((16, 16, 3), 90, np.uint8))
+
+    config = load_config("quick", session={"avatar": False}, display={"width": 32, "height": 24})
+    result = run_session(config, tmp_path / "headset", max_frames=12, source=Headset(clock=MONOTONIC),
+                         world=("still", still_world))
+    assert result.metrics["frames"] == 12
+    assert runtime.calls.count(("wait_frame",)) == runtime.calls.count(("begin_frame",)) == 12
+    assert [len(layers) for layers in runtime.layers] == [1] * 12, "one projection layer every frame"
+    assert all(len(layers[0]["views"]) == 2 for layers in runtime.layers)
+    assert sorted(runtime.destroyed) == sorted(runtime.swapchains), "swapchains go before the session"
