@@ -237,6 +237,20 @@ def bench_compress(
     print_json(result, as_json)
 
 
+@bench_app.command("stereo")
+def bench_stereo(
+    frames: Annotated[int, typer.Option(min=2, help="display frames, mono and stereo interleaved")] = 300,
+    resolution: Annotated[int, typer.Option(min=16, max=2048, help="per-eye width = height, pixels")] = 256,
+    gl: Annotated[bool, typer.Option("--gl", help="also the swapchain upload of both eyes (GL through EGL)")] = False,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Headset path per frame: stereo compositor (two asymmetric views) and upload vs the mono compositor, same run."""
+    from genxr.evaluation.benchmarks.stereo import run
+
+    print_json(run(frames, resolution, gl, threads), as_json)
+
+
 export_app = typer.Typer(help="Export models for deployment engines.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 

@@ -163,7 +163,7 @@ class Compositor:
                 rotations.append(rotation_angle_deg(relative))
             if avatar is not None:
                 image = draw_avatar(image, avatar, display_time_ns, view.pose, view.fov)
-            images.append(image)
+            images.append(_frozen(image))
         if world is None:
             return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=images[0],
                                 view_images=images, stale=True)
@@ -173,3 +173,11 @@ class Compositor:
             world_frame_id=world.frame_id, reprojection_deg=rotations[0], content_age_ns=age_ns,
             stale=age_ns > self.config.stale_after_ms * 1e6,
         )
+
+
+def _frozen(image: np.ndarray) -> np.ndarray:
+    """``image`` as a read-only C-contiguous array, which a message shares instead of copying:
+    the first view is both ``image`` and ``view_images[0]`` of its DisplayFrame."""
+    image = np.ascontiguousarray(image)
+    image.flags.writeable = False
+    return image
