@@ -2,10 +2,11 @@
 
 :func:`export_avatar_step` traces the shipped avatar's fixed-shape step (ring-buffer caches,
 one call per chunk with the Euler steps unrolled) with the ``torch.export``-based exporter
-(``dynamo=True``; the TorchScript exporter used for the world-model student has no symbolic for
-the transformers' ``aten::rms_norm`` at opset 20), then checks parity over a rollout of a simulated conversation long enough for both ring buffers to fill
-and wrap (the generator's 31-token ring wraps at chunk 32, the decoder's 79-token ring at
-chunk 15). Three streams see the same audio, user poses and noise seed:
+(``dynamo=True``; the TorchScript exporter used for the world-model student has no symbolic
+for the transformers' ``aten::rms_norm`` at opset 20), then checks parity over a rollout of a
+simulated conversation long enough for both ring buffers to fill and wrap (the generator's
+31-token ring wraps at chunk 32, the decoder's 79-token ring at chunk 15). Three streams see
+the same audio, user poses and noise seed:
 
 * ``AvatarStream`` (eager torch, growing list caches) - the behaviour being exported;
 * ``EngineAvatarStream`` over eager torch :class:`AvatarChunkStep` (fixed shapes);
@@ -23,9 +24,10 @@ Per chunk the report records
 
 The free-running errors compound through the autoregressive state (each chunk's latent is
 the next chunk's context): float rounding (another softmax summation order, other kernels)
-grows with the chunk count, so they are reported separately from the per-call error. The report (JSON beside the .onnx) also holds the step's spec, read
-back by :meth:`EngineAvatarStream.from_onnx`, and the median step times of torch and ONNX
-Runtime (one thread each) measured in the same run.
+grows with the chunk count, so they are reported separately from the per-call error. The
+report (JSON beside the .onnx) also holds the step's spec, read back by
+:meth:`EngineAvatarStream.from_onnx`, and the median step times of torch and ONNX Runtime
+(one thread each) measured in the same run.
 """
 
 from __future__ import annotations
