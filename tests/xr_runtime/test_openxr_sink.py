@@ -384,7 +384,7 @@ def test_only_an_openxr_graphics_session_gets_a_headset_sink():
     headless = OpenXRSource()  # never entered: no graphics session
     with headset_sink(headless, 32, 24) as sink:
         assert sink is None
-    runtime, cycle, _, _ = headset()
+    _, cycle, _, _ = headset()
     graphics = OpenXRSource()
     graphics._gl_context, graphics.frame_cycle, graphics.system_id = "a graphics session", cycle, 1
     with headset_sink(graphics, 32, 24) as sink:
