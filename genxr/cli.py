@@ -171,6 +171,19 @@ def bench_frameloop(
     print_json(run(seconds, rate_hz, resolution), as_json)
 
 
+@bench_app.command("hud")
+def bench_hud(
+    frames: Annotated[int, typer.Option(min=2, help="display frames (90 Hz display time)")] = 900,
+    resolution: Annotated[int, typer.Option(min=16, max=2048, help="display width = height, pixels")] = 256,
+    preview: Annotated[bool, typer.Option("--preview", help="also the preview window (needs a display; xvfb-run -a)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
+) -> None:
+    """Per-frame cost of the latency HUD (and the preview window) against the compositor's, same run."""
+    from genxr.evaluation.benchmarks.hud import run
+
+    print_json(run(frames, resolution, preview), as_json)
+
+
 @bench_app.command("sim")
 def bench_sim(
     frames: Annotated[int, typer.Option(min=1, help="frames per render measurement")] = 128,

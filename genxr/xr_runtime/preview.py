@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
 from typing import Self
 
 import numpy as np
@@ -80,6 +82,9 @@ class PreviewWindowSink:
         self._glfw_running = True
         self.width, self.height, self.nice = width, height, nice
         self.frames_submitted = self.frames_drawn = 0
+        self.draw_ns: deque[int] = deque(maxlen=4096)
+        """Render-thread time of each recent draw (upload + blit + swap), ns: what drawing on the
+        loop's thread would cost it."""
         self.closed = False
         self.renderer = ""
         """The OpenGL renderer drawing the window (``llvmpipe ...`` for Mesa on the CPU)."""
@@ -192,10 +197,13 @@ class PreviewWindowSink:
                     job, self._pending = self._pending, None
                     read_back = self._readback == []
                 newest = job or newest
+                started_ns = time.perf_counter_ns()
                 self._draw(*newest, *resources)
                 pixels = self._read_back_buffer(newest[1]) if read_back else None
                 glfw.swap_buffers(self._window)
-                self.frames_drawn += job is not None
+                if job is not None:
+                    self.draw_ns.append(time.perf_counter_ns() - started_ns)
+                    self.frames_drawn += 1
                 if read_back:
                     with self._wake:
                         self._readback = [pixels]

@@ -47,7 +47,7 @@ def x_display():
 def run_child(code: str, env: dict[str, str], timeout_s: float = 120) -> dict:
     """Runs ``code`` in a fresh Python with ``env``; returns the JSON it prints last."""
     child = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env, capture_output=True,
-                           text=True, timeout=timeout_s)
+                           text=True, timeout=timeout_s, check=False)
     assert child.returncode == 0, f"child failed:\n{child.stdout}\n{child.stderr}"
     return json.loads(child.stdout.strip().splitlines()[-1])
 
