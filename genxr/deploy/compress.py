@@ -18,7 +18,9 @@ left whole, and why:
 * left whole by the library, with the reason in the report's ``skipped``: attention (the
   fused ``qkv`` projection is not a q/k/v/o layout ``compression.heads`` recognises), so the
   KV cache keeps its shape (L, 1, heads, T, head_dim) and the exported step its inputs; the
-  residual stream (LayerNorm), the adaLN modulation and the output projection.
+  residual stream (LayerNorm), the adaLN modulation and the output projection. Folding
+  heads would also need the model to follow: ``dit.Block`` and ``VideoDiT.step`` derive
+  ``head_dim`` as ``width // heads``, which is wrong once heads are removed.
 
 Folding here is data-free (no repair applies: the norms have no affine parameters).
 """
