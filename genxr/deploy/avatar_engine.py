@@ -184,6 +184,7 @@ class AvatarChunkStep(nn.Module):
 
     def forward(self, audio_features, user_features, gaze_target, guidance_scale, noise, pending_latent,
                 pending_condition, chunk_index, generator_keys, generator_values, decoder_keys, decoder_values):
+        """One chunk; inputs and outputs (in :data:`INPUTS` / :data:`OUTPUTS` order) as in the module docstring."""
         generator, vae = self.generator, self.vae
         condition = generator.condition(audio_features.expand(2, -1, -1), user_features.expand(2, -1, -1),
                                         gaze_target.reshape(1, 1).expand(2, 1), torch.tensor([True, False]))
@@ -220,7 +221,9 @@ class AvatarChunkStep(nn.Module):
 
 class EngineAvatarStream(AvatarStream):
     """``AvatarStream``'s API over an :class:`Engine` running :class:`AvatarChunkStep` (see module
-    docstring). ``state`` holds the state tensors (numpy, names as in :data:`STATE`)."""
+    docstring). ``state`` holds the state tensors (numpy, names as in :data:`STATE`). It reuses
+    AvatarStream's audio buffering, user features and chunk assembly, and holds no torch modules:
+    AvatarStream's ``vae``, ``generator`` and list caches do not exist here."""
 
     def __init__(self, engine: Engine, spec: AvatarStepSpec) -> None:
         if tuple(engine.input_names) != INPUTS or tuple(engine.output_names) != OUTPUTS:
