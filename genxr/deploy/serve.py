@@ -50,16 +50,20 @@ def _student_world(params: dict[str, Any], engine: str | None = None) -> Callabl
 
 
 def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callable[[AvatarRequest], AvatarMotion]:
-    """One session's avatar (:class:`AvatarService`), opened with ``start_time_ns`` (the session's
-    frame 0 on the genxr clock, required), ``seed``, ``guidance_scale`` and ``checkpoint`` (a folder
-    on the replica's machine; default the shipped one)."""
-    from genxr.xr_runtime.avatar_service import AvatarService
+    """One session's avatar (:class:`~genxr.deploy.avatar_serving.EngineAvatarService`) on ``engine``,
+    opened with ``start_time_ns`` (the session's frame 0 on the genxr clock, required), ``seed``,
+    ``guidance_scale`` and ``checkpoint`` (a folder on the replica's machine; default the shipped one)."""
+    from genxr.deploy.avatar_serving import EngineAvatarService
 
     if "start_time_ns" not in params:
         raise ValueError(f"avatar sessions need start_time_ns (the session start, ns) in their parameters; "
                          f"got {sorted(params)}")
-    return AvatarService(int(params["start_time_ns"]), seed=int(params.get("seed", 0)),
-                         guidance_scale=float(params.get("guidance_scale", 1.0)), checkpoint=params.get("checkpoint"))
+    from genxr.deploy.world_engine import default_engine
+
+    return EngineAvatarService(int(params["start_time_ns"]), engine=engine or default_engine(),
+                               seed=int(params.get("seed", 0)),
+                               guidance_scale=float(params.get("guidance_scale", 1.0)),
+                               checkpoint=params.get("checkpoint"))
 
 
 def _echo_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
@@ -91,7 +95,14 @@ def _load_student_engine(engine: str) -> None:
     student_engine(engine)
 
 
-ENGINE_KINDS: dict[str, Callable[[str], None]] = {"world:student": _load_student_engine}
+def _load_avatar_engine(engine: str) -> None:
+    from genxr.deploy.avatar_serving import avatar_step_engine
+
+    avatar_step_engine(engine)
+
+
+ENGINE_KINDS: dict[str, Callable[[str], None]] = {"world:student": _load_student_engine,
+                                                  "avatar:stream": _load_avatar_engine}
 """Model kinds with an ``engine`` option -> what loads (exports once, caches) that engine in a replica."""
 
 
@@ -174,14 +185,16 @@ def build_app(world_kind: str = "world:ground_truth", max_sessions: int = 8, idl
     return world.bind(world_kind, max_sessions, idle_timeout_s, engine=world_engine)
 
 
-def build_avatar_app(avatar_kind: str = "avatar:stream", max_sessions: int = 8, idle_timeout_s: float = 300.0):
-    """The avatar application: one ``avatar`` deployment. It is an application of its own so a
-    session that changes the world model (``serve.run`` again) leaves the avatar replicas be."""
+def build_avatar_app(avatar_kind: str = "avatar:stream", max_sessions: int = 8, idle_timeout_s: float = 300.0,
+                     avatar_engine: str | None = None):
+    """The avatar application: one ``avatar`` deployment (on ``avatar_engine``). It is an
+    application of its own so a session that changes the world model (``serve.run`` again)
+    leaves the avatar replicas and their sessions be."""
     from ray import serve
 
     _check_kind(avatar_kind)
     avatar = serve.deployment(ModelDeployment, name="avatar", **deployment_options())
-    return avatar.bind(avatar_kind, max_sessions, idle_timeout_s)
+    return avatar.bind(avatar_kind, max_sessions, idle_timeout_s, engine=avatar_engine)
 
 
 def _check_kind(kind: str) -> None:
@@ -200,13 +213,14 @@ def avatar_app_builder(args: dict[str, Any]):
 
 
 def connect(address: str | None = None, world_kind: str = "world:ground_truth",
-            world_engine: str | None = None) -> dict[str, Any]:
+            world_engine: str | None = None, avatar_engine: str | None = None) -> dict[str, Any]:
     """Starts (or joins) Ray and Serve, runs both applications, returns
     ``{"world_model": DeploymentHandle, "avatar": DeploymentHandle}``.
 
     A local instance binds to 127.0.0.1 with Serve's HTTP proxy disabled (handles only);
     ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC).
-    The avatar application is deployed only where it is not running yet.
+    The avatar application is deployed only where it is not running yet (``avatar_engine``
+    applies then); engines default to ONNX Runtime where it is importable.
     """
     import ray
     from ray import serve
@@ -222,5 +236,5 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
     if AVATAR_APP_NAME in serve.status().applications:
         avatar = serve.get_app_handle(AVATAR_APP_NAME)
     else:
-        avatar = serve.run(build_avatar_app(), name=AVATAR_APP_NAME, route_prefix=None)
+        avatar = serve.run(build_avatar_app(avatar_engine=avatar_engine), name=AVATAR_APP_NAME, route_prefix=None)
     return {"world_model": world, "avatar": avatar}

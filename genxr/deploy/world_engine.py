@@ -15,13 +15,11 @@ first chunks of a stream (cache still filling) run in torch; every later forward
 Euler step of a chunk and the clean pass that appends it to the cache - runs in the engine,
 which carries the cache as two stacked tensors (L, 1, heads, T, head_dim).
 
-The ONNX file is exported once per student checkpoint into a cache folder
-(:func:`cache_folder`: ``$GENXR_CACHE/onnx``, else ``$XDG_CACHE_HOME/genxr/onnx``, else
-``~/.cache/genxr/onnx``) named by the checkpoint's content hash, and reused by every
-later replica or session; a cached file that does not load as ONNX, or whose inputs
-are not the step's, is re-exported with a warning (:func:`cached_onnx`). Exports
-from concurrent replicas are serialised by a file lock (``filelock``, the lock Ray itself
-uses) and land by an atomic rename.
+The ONNX file is exported once per student checkpoint into the cache folder
+(:mod:`genxr.deploy.onnx_cache`: ``~/.cache/genxr/onnx`` by default) named by the
+checkpoint's content hash, and reused by every later replica or session; a cached file
+that does not load as ONNX, or whose inputs are not the step's, is re-exported with a
+warning.
 
 Parity (``tests/deploy/test_world_engine.py``): ONNX Runtime against the torch stream over
 six steady-state chunks, each carrying its own cache forward: decoded frames differ by at
@@ -31,12 +29,8 @@ most 1 of 255 per pixel (fp32 step error ~2e-6, see ``docs/deploy.md``).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
-import os
 import threading
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +47,7 @@ from genxr.components.worldmodel.service import (
 )
 from genxr.deploy.engines import Engine, make_engine
 from genxr.deploy.export import INPUTS
+from genxr.deploy.onnx_cache import cached_onnx, check_onnx, content_hash
 from genxr.platform.messages import WorldFrame, WorldFrameRequest
 
 ENGINES = ("torch", "onnxruntime", "tensorrt")
@@ -72,80 +67,13 @@ def check_engine_name(engine: str) -> str:
     return engine
 
 
-def cache_folder() -> Path:
-    """Where exported ONNX files are kept (see the module docstring)."""
-    if os.environ.get("GENXR_CACHE"):
-        return Path(os.environ["GENXR_CACHE"]) / "onnx"
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "genxr" / "onnx"
-
-
-def checkpoint_hash(directory: Path) -> str:
-    """SHA-256 (first 16 hex digits) of a checkpoint folder's file names and contents."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in Path(directory).iterdir() if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"checkpoint folder {str(directory)!r} holds no files")
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def check_onnx(path: Path, input_names: tuple[str, ...]) -> None:
-    """Raises ValueError unless ``path`` is a valid ONNX model whose inputs are ``input_names``."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as err:  # protobuf decode errors and onnx's ValidationError have no common base
-        raise ValueError(f"{str(path)!r} is not a valid ONNX model: {type(err).__name__}: {err}") from err
-    got = tuple(i.name for i in model.graph.input)
-    if got != tuple(input_names):
-        raise ValueError(f"{str(path)!r} has inputs {list(got)}, expected {list(input_names)}")
-
-
-def cached_onnx(key: str, export: Callable[[Path], Any], check: Callable[[Path], None],
-                folder: Path | None = None) -> Path:
-    """``<folder>/<key>.onnx``, exported by ``export(path)`` unless a file there passes ``check``.
-
-    A file that fails ``check`` is re-exported with a RuntimeWarning naming the failure. The
-    export writes to a temporary name (with its ``.json`` report beside it, if ``export``
-    writes one) and is renamed into place, under a file lock held across check and export; an
-    export that fails, or fails ``check`` itself, leaves nothing behind and raises."""
-    from filelock import FileLock
-
-    folder = Path(folder) if folder is not None else cache_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.onnx"
-    with FileLock(str(folder / f"{key}.lock")):
-        if path.exists():
-            try:
-                check(path)
-                return path
-            except ValueError as err:
-                warnings.warn(f"cached ONNX file is unusable ({err}); re-exporting it", RuntimeWarning, stacklevel=2)
-        partial = folder / f".{key}.{os.getpid()}.onnx"
-        report = partial.with_suffix(".json")
-        try:
-            export(partial)
-            check(partial)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            report.unlink(missing_ok=True)
-            raise
-        if report.exists():
-            os.replace(report, path.with_suffix(".json"))
-        os.replace(partial, path)
-    return path
-
-
 def student_onnx(folder: Path | None = None) -> Path:
     """The shipped student's steady-state chunk step as ONNX, exported once into the cache."""
+    import genxr.deploy.export as exporter
+    from genxr.components.worldmodel import dit
     from genxr.deploy.export import export_student_step
 
-    key = f"student-step-{checkpoint_hash(CHECKPOINT_ROOT / 'student')}"
+    key = f"student-step-{content_hash(CHECKPOINT_ROOT / 'student', Path(exporter.__file__), Path(dit.__file__))}"
     return cached_onnx(key, lambda out: export_student_step(out=out, seed=1),
                        lambda path: check_onnx(path, INPUTS), folder)
 

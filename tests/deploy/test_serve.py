@@ -100,10 +100,11 @@ def test_a_session_switches_to_serve_with_backend_ray_and_nothing_else(serve_han
     assert result.world_model == "student (Ray Serve)", "the shipped student, served by a replica"
     assert result.metrics["world_model_hz"] > 0 and result.metrics["frames"] > 0
     assert result.metrics["avatar_hz"] > 0, "avatar motions came back from the avatar deployment"
-    assert result.avatar == "streaming (Ray Serve avatar deployment, torch)"
+    assert result.avatar == "streaming (Ray Serve avatar deployment, onnxruntime[CPUExecutionProvider])"
     served = result.metrics["served"]
     assert served["world_model"]["model"] == "worldmodel-student@onnxruntime[CPUExecutionProvider]"
-    assert served["avatar"]["kind"] == "avatar:stream" and served["avatar"]["pid"] != os.getpid()
+    assert served["avatar"]["model"] == "avatar-stream@onnxruntime[CPUExecutionProvider]"
+    assert served["avatar"]["pid"] != os.getpid()
     assert "world_model over Ray Serve: worldmodel-student@onnxruntime[CPUExecutionProvider] " \
            "(engine onnxruntime[CPUExecutionProvider])" in result.notes
     recording = read_recording(tmp_path / "ray-session" / "recording")

@@ -1,29 +1,24 @@
-"""The world-model student with its steady-state step on an engine: the cached ONNX export
-(reuse, recovery from a corrupt or foreign file), parity with the torch stream over several
-chunks, and the engine that really ran named in the frames."""
+"""The world-model student with its steady-state step on an engine: its export cached under
+the checkpoint hash, parity with the torch stream over several chunks, and the engine that
+really ran named in the frames."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
-import torch
 
 from genxr.components.ground_truth_world import GroundTruthWorld
 from genxr.components.sim.user import ScriptedUser
 from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
 from genxr.components.worldmodel.service import StudentWorld
 from genxr.components.worldmodel.stream import WorldModelStream
-from genxr.deploy.engines import OnnxRuntimeEngine, make_engine, tensorrt_status
+from genxr.deploy.engines import make_engine, tensorrt_status
+from genxr.deploy.onnx_cache import cache_folder
 from genxr.deploy.world_engine import (
     PARITY_MAX_PIXEL_ERROR,
     EngineChunkStep,
     EngineStudentWorld,
-    cache_folder,
-    cached_onnx,
     check_engine_name,
-    check_onnx,
     describe_engine,
     student_onnx,
 )
@@ -32,84 +27,23 @@ from genxr.platform.messages import WorldFrameRequest
 SEED = 3
 
 
-class Doubler(torch.nn.Module):
-    def forward(self, x):
-        return 2.0 * x
-
-
-def export_doubler(out) -> None:
-    export_doubler.calls += 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(Doubler(), (torch.ones(1, 3),), str(out), input_names=["x"], output_names=["y"], dynamo=False)
-
-
-def check_doubler(path) -> None:
-    check_onnx(path, ("x",))
-
-
-@pytest.fixture(autouse=True)
-def _reset_calls():
-    export_doubler.calls = 0
-
-
-def test_the_export_is_made_once_then_reused(tmp_path):
-    first = cached_onnx("doubler", export_doubler, check_doubler, tmp_path)
-    again = cached_onnx("doubler", export_doubler, check_doubler, tmp_path)
-    assert first == again == tmp_path / "doubler.onnx" and export_doubler.calls == 1
-    y = OnnxRuntimeEngine(again).run({"x": np.arange(3, dtype=np.float32)[None]})["y"]
-    np.testing.assert_array_equal(y, [[0.0, 2.0, 4.0]])
-    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == ["doubler.onnx"], "no partial files left"
-
-
-def test_a_corrupt_cached_file_is_re_exported_with_a_warning(tmp_path):
-    path = cached_onnx("doubler", export_doubler, check_doubler, tmp_path)
-    path.write_bytes(path.read_bytes()[:40])  # a torn write
-    with pytest.warns(RuntimeWarning, match="cached ONNX file is unusable .*not a valid ONNX model"):
-        recovered = cached_onnx("doubler", export_doubler, check_doubler, tmp_path)
-    assert export_doubler.calls == 2
-    assert OnnxRuntimeEngine(recovered).run({"x": np.ones((1, 3), np.float32)})["y"].tolist() == [[2.0, 2.0, 2.0]]
-
-
-def test_a_cached_file_of_another_step_is_re_exported(tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(Doubler(), (torch.ones(1, 3),), str(tmp_path / "doubler.onnx"), input_names=["z"], dynamo=False)
-    with pytest.warns(RuntimeWarning, match=r"has inputs \['z'\], expected \['x'\]"):
-        path = cached_onnx("doubler", export_doubler, check_doubler, tmp_path)
-    assert export_doubler.calls == 1 and OnnxRuntimeEngine(path).input_names == ("x",)
-
-
-def test_an_export_that_fails_its_check_leaves_nothing_behind(tmp_path):
-    with pytest.raises(ValueError, match=r"has inputs \['x'\], expected \['latents'\]"):
-        cached_onnx("doubler", export_doubler, lambda p: check_onnx(p, ("latents",)), tmp_path)
-    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*.onnx"))
-
-
-def test_the_cache_folder_follows_genxr_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("GENXR_CACHE", str(tmp_path))
-    assert cache_folder() == tmp_path / "onnx"
-    monkeypatch.delenv("GENXR_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_folder() == tmp_path / "xdg" / "genxr" / "onnx"
-
-
 def test_an_unknown_engine_is_refused_naming_it():
     with pytest.raises(ValueError, match=r"engine must be one of \['torch', 'onnxruntime', 'tensorrt'\], got 'tvm'"):
         check_engine_name("tvm")
 
 
 @pytest.fixture(scope="module")
-def student_step(tmp_path_factory):
-    """The shipped student's step exported once into a fresh cache folder, and its ORT engine."""
-    folder = tmp_path_factory.mktemp("onnx-cache")
-    path = student_onnx(folder)
+def student_step():
+    """The shipped student's step from the default cache folder (exported there on first use,
+    shared with a Serve world replica on this machine), and its ORT engine."""
+    path = student_onnx()
     return path, make_engine("onnxruntime", onnx_path=path)
 
 
-def test_the_student_step_is_cached_under_its_checkpoint_hash(student_step):
+def test_the_student_step_is_cached_under_its_content_hash(student_step):
     path, _ = student_step
-    assert path.name.startswith("student-step-") and path.with_suffix(".json").is_file()
+    assert path.parent == cache_folder() and path.name.startswith("student-step-")
+    assert path.with_suffix(".json").is_file(), "the export's parity report travels with it"
     mtime = path.stat().st_mtime_ns
     assert student_onnx(path.parent) == path and path.stat().st_mtime_ns == mtime, "reused, not exported again"
 
