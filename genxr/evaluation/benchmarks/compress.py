@@ -9,8 +9,8 @@ compressed group removed (:func:`genxr.deploy.compress.compress_student`). For e
 * latency of one steady-state chunk step - a ``chunk_frames`` chunk against a full KV
   cache, the unit :mod:`genxr.deploy.export` exports; a generated chunk costs ``steps + 1``
   (3) of them plus decoding - in ONNX Runtime (one intra-op thread, no spinning) and in
-  eager torch (``torch.set_num_threads(1)``): the median of ``chunks`` timed steps after 5
-  warm-up steps. The variants are timed round-robin, step by step, so a change of load on a
+  eager torch (``torch.set_num_threads(1)``): the median (and the 25th/75th percentiles,
+  to show the noise) of ``chunks`` timed steps after 5 warm-up steps. The variants are timed round-robin, step by step, so a change of load on a
   shared machine falls on all three alike; ``*_speedup_vs_unfolded`` = unfolded time /
   variant time, measured in this run;
 * the ONNX Runtime parity (max abs error over a 4-chunk rollout, the export's own check);
@@ -44,8 +44,9 @@ def _check(ratio: float, chunks: int, rollout_frames: int, episodes: int) -> Non
             raise ValueError(f"{name} {value} must be at least {low}")
 
 
-def _time_round_robin(engines: dict[str, object], feeds: dict[str, dict], runs: int) -> dict[str, float]:
-    """Median milliseconds per ``engines`` entry: 5 warm-up calls each, then ``runs`` rounds of one call each."""
+def _time_round_robin(engines: dict[str, object], feeds: dict[str, dict], runs: int) -> dict[str, np.ndarray]:
+    """25th, 50th and 75th percentile milliseconds per ``engines`` entry: 5 warm-up calls each, then
+    ``runs`` rounds of one call each."""
     for name, engine in engines.items():
         for _ in range(5):
             engine.run(feeds[name])
@@ -55,7 +56,7 @@ def _time_round_robin(engines: dict[str, object], feeds: dict[str, dict], runs: 
             start = time.perf_counter()
             engine.run(feeds[name])
             samples[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values) * 1e3) for name, values in samples.items()}
+    return {name: np.percentile(np.asarray(values) * 1e3, [25, 50, 75]) for name, values in samples.items()}
 
 
 def quality(students: dict[str, object], rollout_frames: int, episodes: int, data_dir: Path) -> dict[str, dict]:
@@ -136,9 +137,11 @@ def run(ratio: float = 0.3, chunks: int = 100, rollout_frames: int = 64, episode
         variants[name] = {
             "params": params, "param_reduction": 1.0 - params / base_params,
             "macs": macs, "mac_reduction": 1.0 - macs / base_macs,
-            "ort_ms_per_chunk_step": ort_ms[name], "torch_ms_per_chunk_step": torch_ms[name],
-            "ort_speedup_vs_unfolded": ort_ms["unfolded"] / ort_ms[name],
-            "torch_speedup_vs_unfolded": torch_ms["unfolded"] / torch_ms[name],
+            "ort_ms_per_chunk_step": float(ort_ms[name][1]), "torch_ms_per_chunk_step": float(torch_ms[name][1]),
+            "ort_ms_p25_p75": [float(ort_ms[name][0]), float(ort_ms[name][2])],
+            "torch_ms_p25_p75": [float(torch_ms[name][0]), float(torch_ms[name][2])],
+            "ort_speedup_vs_unfolded": float(ort_ms["unfolded"][1] / ort_ms[name][1]),
+            "torch_speedup_vs_unfolded": float(torch_ms["unfolded"][1] / torch_ms[name][1]),
             "parity_max_abs_error": max(steps[name].parity_max_abs_error_per_chunk),
             "psnr": scores[name]["psnr"], "ssim": scores[name]["ssim"],
             "psnr_drop_db": scores["unfolded"]["psnr"] - scores[name]["psnr"],

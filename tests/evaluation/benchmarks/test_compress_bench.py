@@ -42,6 +42,9 @@ def test_numbers_are_consistent_across_variants(tiny_run):
     for variant in (base, folded, pruned):
         assert variant["parity_max_abs_error"] <= 1e-4
         assert 0 < variant["ssim"] <= 1 and variant["psnr"] > 5
+        for engine in ("ort", "torch"):
+            low, high = variant[f"{engine}_ms_p25_p75"]
+            assert 0 < low <= variant[f"{engine}_ms_per_chunk_step"] <= high
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--ratio", "1.5"), ("--ratio", "0"), ("--chunks", "0"), ("--ratio", "0.9")])
