@@ -56,9 +56,14 @@ def avatar_onnx(checkpoint: Path | None = None, folder: Path | None = None) -> P
                        folder)
 
 
-@functools.cache
 def avatar_step_engine(engine: str, checkpoint: str | None = None, threads: int = 1):
-    """(Engine, AvatarStepSpec) of the avatar step for ``engine`` (one per process), or None for torch."""
+    """(Engine, AvatarStepSpec) of the avatar step for ``engine`` (one per process, engine,
+    checkpoint folder and thread count), or None for torch."""
+    return _avatar_step_engine(engine, checkpoint, threads)
+
+
+@functools.cache  # called with every argument in place, so equal calls share one entry
+def _avatar_step_engine(engine: str, checkpoint: str | None, threads: int):
     from genxr.deploy.avatar_engine import AvatarStepSpec
 
     if check_engine_name(engine) == "torch":

@@ -78,10 +78,15 @@ def student_onnx(folder: Path | None = None) -> Path:
                        lambda path: check_onnx(path, INPUTS), folder)
 
 
-@functools.cache
 def student_engine(engine: str, threads: int = 1) -> Engine | None:
-    """One engine per process and name for the shipped student's step (ONNX Runtime sessions
-    are thread-safe and hold the weights once); None for ``torch`` (the stream runs as is)."""
+    """One engine per process, name and thread count for the shipped student's step (ONNX
+    Runtime sessions are thread-safe and hold the weights once); None for ``torch`` (the
+    stream runs as is)."""
+    return _student_engine(engine, threads)
+
+
+@functools.cache  # called with every argument in place, so equal calls share one entry
+def _student_engine(engine: str, threads: int) -> Engine | None:
     if check_engine_name(engine) == "torch":
         return None
     return make_engine(engine, onnx_path=student_onnx(), threads=threads)
