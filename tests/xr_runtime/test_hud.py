@@ -173,3 +173,17 @@ def test_every_view_of_a_stereo_frame_gets_the_hud():
     for before, after in zip((left, right), shown.view_images, strict=True):
         top, _, _, right_edge = changed_box(before, after)
         assert top == 0 and right_edge == 64
+
+
+def test_a_session_with_display_hud_shows_it_in_the_video(tmp_path):
+    import av
+
+    from genxr.xr_runtime.session import run_session
+
+    config = load_config("quick", display={"hud": True}, session={"world": "ground_truth", "avatar": False})
+    result = run_session(config, tmp_path / "hud", seconds=60.0, max_frames=12)
+    assert result.metrics["stages"]["hud"]["count"] == result.metrics["frames"] == 12
+    with av.open(str(tmp_path / "hud" / "session.mp4")) as video:
+        first = next(video.decode(video=0)).to_ndarray(format="rgb24")  # no world yet: a black frame
+    assert first[:60, :100].max() > 150, "the HUD's white text, top left"
+    assert first[128:, 128:].max() < 20, "the rest of the frame is untouched"
