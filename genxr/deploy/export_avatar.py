@@ -25,6 +25,9 @@ Per chunk the report records
 The free-running errors compound through the autoregressive state (each chunk's latent is
 the next chunk's context): float rounding (another softmax summation order, other kernels)
 grows with the chunk count, so they are reported separately from the per-call error. The
+yardstick, measured in the same run: ``drift_torch_after_one_ulp_noise_change_per_chunk`` is
+the motion difference between two torch streams whose only difference is the first chunk's
+noise moved by one float32 ulp. The
 report (JSON beside the .onnx) also holds the step's spec, read back by
 :meth:`EngineAvatarStream.from_onnx`, and the median step times of torch and ONNX Runtime
 (one thread each) measured in the same run.
@@ -116,16 +119,22 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
     placement = AgentPlacement()
     original = AvatarStream(models["vae"], models["generator"], spec.euler_steps, spec.shift)
     fixed, onnx = EngineAvatarStream(reference_engine, spec), EngineAvatarStream(exported_engine, spec)
-    for stream in (original, fixed, onnx):
+    nudged = EngineAvatarStream(reference_engine, spec)  # torch again, first noise draw one ulp larger
+    for stream in (original, fixed, onnx, nudged):
         stream.reset(seed=seed, guidance_scale=guidance_scale, placement=placement)
-    stream_errors, onnx_errors, onnx_drift = [], [], []
-    for pose, audio in conversation_chunks(chunks, stride, placement):
+    stream_errors, onnx_errors, onnx_drift, sensitivity = [], [], [], []
+    for k, (pose, audio) in enumerate(conversation_chunks(chunks, stride, placement)):
         feeds = fixed.feeds(pose, audio)
         torch_outputs, onnx_outputs = reference_engine.run(feeds), exported_engine.run(feeds)
         onnx_errors.append(max(float(np.abs(torch_outputs[n] - onnx_outputs[n]).max()) for n in OUTPUTS))
-        motion = (original.step(pose, audio), fixed.advance(torch_outputs), onnx.step(pose, audio))
+        nudged_feeds = nudged.feeds(pose, audio)
+        if k == 0:
+            nudged_feeds["noise"] = np.nextafter(nudged_feeds["noise"], np.float32(np.inf))
+        motion = (original.step(pose, audio), fixed.advance(torch_outputs), onnx.step(pose, audio),
+                  nudged.advance(reference_engine.run(nudged_feeds)))
         stream_errors.append(motion_error(motion[0], motion[1]))
         onnx_drift.append(motion_error(motion[1], motion[2]))
+        sensitivity.append(motion_error(motion[1], motion[3]))
     feeds = fixed.feeds(None)  # a steady-state chunk: both rings full
     pose = Pose(position=(0.0, 1.6, 1.5))
     report = {
@@ -136,6 +145,7 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
         "parity_fixed_shape_vs_stream_per_chunk": stream_errors,
         "parity_onnxruntime_vs_torch_per_chunk": onnx_errors,
         "drift_onnxruntime_vs_torch_per_chunk": onnx_drift,
+        "drift_torch_after_one_ulp_noise_change_per_chunk": sensitivity,
         "torch_ms": _median_ms(lambda: reference_engine.run(feeds)),
         "onnxruntime_ms": _median_ms(lambda: exported_engine.run(feeds)),
         "stream_step_ms": {"AvatarStream": _median_ms(lambda: original.step(pose)),

@@ -112,7 +112,8 @@ def test_onnx_parity_over_a_rollout_past_both_ring_wraps(exported):
     per_call = report["parity_onnxruntime_vs_torch_per_chunk"]
     assert len(per_call) == rollout["chunks"] and max(per_call) <= 1e-4
     assert max(report["parity_fixed_shape_vs_stream_per_chunk"]) <= 1e-3  # free-running: rounding compounds
-    assert max(report["drift_onnxruntime_vs_torch_per_chunk"]) <= 5e-3
+    drift, one_ulp = report["drift_onnxruntime_vs_torch_per_chunk"], report["drift_torch_after_one_ulp_noise_change_per_chunk"]
+    assert max(drift) <= 5e-3 and max(drift) <= 10 * max(one_ulp)  # no worse than torch's own rounding sensitivity
 
 
 def test_the_onnx_step_has_static_shapes_and_state_outputs_match_inputs(exported):
