@@ -160,6 +160,10 @@ class ModelDeployment:
         handler = self.sessions.get(request.session_id)
         return handler(request)
 
+    def replica_info(self) -> dict[str, Any]:
+        """The model kind and engine name this replica was started with, and how many sessions it holds."""
+        return {"kind": self.kind, "engine": self.engine, "sessions": len(self.sessions)}
+
     def pid(self) -> int:
         """The replica's process id (diagnostics, and the replica-restart test)."""
         return os.getpid()
@@ -219,8 +223,10 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
 
     A local instance binds to 127.0.0.1 with Serve's HTTP proxy disabled (handles only);
     ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC).
-    The avatar application is deployed only where it is not running yet (``avatar_engine``
-    applies then); engines default to ONNX Runtime where it is importable.
+    An application already running with ``world_kind`` (and ``world_engine`` where given) is
+    kept as it is - its replicas and their sessions live on; otherwise it is (re)deployed. The
+    avatar application is deployed only where it is not running yet (``avatar_engine``
+    applies then). Engines left unset default to ONNX Runtime where it is importable.
     """
     import ray
     from ray import serve
@@ -232,9 +238,29 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     serve.start(proxy_location="Disabled")
-    world = serve.run(build_app(world_kind, world_engine=world_engine), name=APP_NAME, route_prefix=None)
+    world = _running(APP_NAME, world_kind, world_engine)
+    if world is None:
+        world = serve.run(build_app(world_kind, world_engine=world_engine), name=APP_NAME, route_prefix=None)
     if AVATAR_APP_NAME in serve.status().applications:
         avatar = serve.get_app_handle(AVATAR_APP_NAME)
     else:
         avatar = serve.run(build_avatar_app(avatar_engine=avatar_engine), name=AVATAR_APP_NAME, route_prefix=None)
     return {"world_model": world, "avatar": avatar}
+
+
+def _running(app_name: str, kind: str, engine: str | None):
+    """The handle of ``app_name`` if it is running ``kind`` (on ``engine``, unless None), else None."""
+    from ray import serve
+    from ray.exceptions import RayError
+
+    status = serve.status().applications.get(app_name)
+    if status is None or status.status != "RUNNING":
+        return None
+    handle = serve.get_app_handle(app_name)
+    try:
+        info = handle.replica_info.remote().result(timeout_s=30)
+    except (RayError, TimeoutError, AttributeError):  # an older genxr's replica, or one going away: redeploy
+        return None
+    if info["kind"] != kind or (engine is not None and info["engine"] != engine):
+        return None
+    return handle

@@ -141,3 +141,13 @@ def test_an_avatar_request_for_an_unknown_session_is_a_typed_error(serve_handles
         handle.remote(avatar_request("no-avatar-here", 0, 0)).result(timeout_s=60)
     with RayBus("no-start-time") as bus, pytest.raises(ServiceUnavailableError, match="start_time_ns"):
         bus.attach(AVATAR_SERVICE, handle, {"seed": 1})
+
+
+def test_connecting_again_with_the_same_models_keeps_the_running_replicas(serve_handles):
+    from genxr.deploy.serve import connect
+
+    first = connect(world_kind="world:ground_truth")
+    pids = {name: handle.pid.remote().result(timeout_s=60) for name, handle in first.items()}
+    again = connect(world_kind="world:ground_truth")
+    assert {name: handle.pid.remote().result(timeout_s=60) for name, handle in again.items()} == pids
+    assert again["world_model"].replica_info.remote().result(timeout_s=60)["kind"] == "world:ground_truth"
