@@ -51,6 +51,7 @@ from genxr.components.avatar.stream import AvatarStream, MotionChunk
 from genxr.components.sim.conversation.dataset import simulate_conversation
 from genxr.deploy.avatar_engine import INPUTS, OUTPUTS, AvatarChunkStep, EngineAvatarStream
 from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
+from genxr.deploy.export_decoder import onnx_opset
 from genxr.platform.messages import AudioChunk, Pose
 
 ROLLOUT_SEED = 7
@@ -114,7 +115,8 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, tuple(torch.from_numpy(example[n]) for n in INPUTS), str(out),
-                          input_names=list(INPUTS), output_names=list(OUTPUTS), dynamo=True)
+                          input_names=list(INPUTS), output_names=list(OUTPUTS), dynamo=True,
+                          external_data=False)  # one self-contained file (~5 MB), no `.onnx.data` beside it
     reference_engine, exported_engine = TorchEngine(module, INPUTS, OUTPUTS), OnnxRuntimeEngine(out, threads=1)
     placement = AgentPlacement()
     original = AvatarStream(models["vae"], models["generator"], spec.euler_steps, spec.shift)
@@ -138,7 +140,7 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
     feeds = fixed.feeds(None)  # a steady-state chunk: both rings full
     pose = Pose(position=(0.0, 1.6, 1.5))
     report = {
-        "file": out.name, "inputs": list(INPUTS), "outputs": list(OUTPUTS),
+        "file": out.name, "opset": onnx_opset(out), "inputs": list(INPUTS), "outputs": list(OUTPUTS),
         "shapes": {n: list(example[n].shape) for n in INPUTS}, "spec": spec.to_dict(),
         "rollout": {"chunks": chunks, "seed": seed, "guidance_scale": guidance_scale,
                     "generator_ring_wraps_at_chunk": generator_wraps, "decoder_ring_wraps_at_chunk": decoder_wraps},

@@ -55,6 +55,14 @@ def simulator_frames(count: int, seed: int = 1) -> np.ndarray:
     return np.stack(frames)
 
 
+def onnx_opset(path: str | Path) -> int:
+    """The default-domain opset an ONNX file was written for (TensorRT and older runtimes care)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+
+
 def _median_ms(call, n: int = 30) -> float:
     for _ in range(5):
         call()
@@ -105,7 +113,7 @@ def export_frame_decoder(out: str | Path, frames: int = 8, seed: int = 1, codec_
                               "frames_fraction_differing": float((levels > 0).mean())}
     single, batch_feeds = {"latents": latents[:1].numpy()}, {"latents": latents.numpy()}
     report = {
-        "file": out.name, "inputs": list(INPUTS), "outputs": list(OUTPUTS),
+        "file": out.name, "opset": onnx_opset(out), "inputs": list(INPUTS), "outputs": list(OUTPUTS),
         "shapes": {"latents": ["frames", *latents.shape[1:]], "image": ["frames", *images.shape[1:]],
                    "frames": ["frames", images.shape[2], images.shape[3], 3]},
         "dtypes": {"latents": "float32", "image": "float32", "frames": "uint8"},

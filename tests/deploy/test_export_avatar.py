@@ -125,6 +125,7 @@ def test_the_onnx_step_has_static_shapes_and_state_outputs_match_inputs(exported
     assert all(isinstance(d, int) for shape in (*inputs.values(), *outputs.values()) for d in shape)
     assert all(inputs[name] == outputs[output] for name, output in STATE.items())
     assert {name: list(shape) for name, shape in inputs.items()} == report["shapes"]
+    assert report["opset"] >= 17 and sorted(p.name for p in path.parent.iterdir()) == ["avatar_step.json", "avatar_step.onnx"]
 
 
 def test_engine_stream_from_onnx_follows_the_shipped_avatar(exported):
