@@ -174,3 +174,5 @@ def test_unwritable_paths_and_short_rollouts_are_refused(tmp_path):
 def test_cli_names_the_exportable_models(tmp_path):
     result = CliRunner().invoke(app, ["export", "onnx", "--model", "vae", "--out", str(tmp_path / "v.onnx")])
     assert result.exit_code == 2 and "choose one of student, decoder, avatar" in result.output
+    result = CliRunner().invoke(app, ["export", "onnx", "--model", "avatar", "--fold", "0.3", "--out", str(tmp_path / "a.onnx")])
+    assert result.exit_code == 2 and "student only" in result.output and not (tmp_path / "a.onnx").exists()
