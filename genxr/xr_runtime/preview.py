@@ -75,8 +75,9 @@ class PreviewWindowSink:
 
         self._glfw = glfw
         self._errors: list[str] = []
-        glfw.set_error_callback(self._glfw_error)
+        self._previous_error_callback = glfw.set_error_callback(self._glfw_error)
         if not glfw.init():
+            glfw.set_error_callback(self._previous_error_callback)
             raise PreviewUnavailableError(f"GLFW cannot open display {where!r}: "
                                           f"{'; '.join(self._errors) or 'unknown error'}; {PREVIEW_HINT}")
         self._glfw_running = True
@@ -277,6 +278,7 @@ class PreviewWindowSink:
             self._window = None
         if self._glfw_running:
             glfw.terminate()
+            glfw.set_error_callback(self._previous_error_callback)
             self._glfw_running = False
 
     def __enter__(self) -> Self:

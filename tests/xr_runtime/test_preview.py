@@ -61,7 +61,7 @@ def display_env(display: str | None) -> dict[str, str]:
 
 
 WINDOW_CHECKS = """
-import json, os
+import json, os, time
 import numpy as np
 import glfw
 from PIL import ImageGrab
@@ -86,8 +86,12 @@ with PreviewWindowSink(64, 48, scale=1) as sink:  # 1:1 - every pixel must come 
     out["renderer"] = sink.renderer
     out["one_to_one_equal"] = bool(np.array_equal(window, noise))
     x, y = glfw.get_window_pos(sink._window)
-    screen = np.asarray(ImageGrab.grab(bbox=(x, y, x + 64, y + 48), xdisplay=os.environ["DISPLAY"]))
-    out["screen_equal"] = bool(np.array_equal(screen[:, :, :3], noise))
+    for _ in range(100):  # the X server shows the swapped image asynchronously (another client's request)
+        screen = np.asarray(ImageGrab.grab(bbox=(x, y, x + 64, y + 48), xdisplay=os.environ["DISPLAY"]))
+        out["screen_equal"] = bool(np.array_equal(screen[:, :, :3], noise))
+        if out["screen_equal"]:
+            break
+        time.sleep(0.05)
     out["submitted"], out["drawn"] = sink.frames_submitted, sink.frames_drawn
 
 with PreviewWindowSink(64, 48, scale=2) as sink:  # scaled, then resized to a wide window: letterboxed
@@ -99,7 +103,7 @@ with PreviewWindowSink(64, 48, scale=2) as sink:  # scaled, then resized to a wi
     sink.submit(DisplayFrame(frame_id=1, display_time_ns=1, image=quadrants(48, 64, 200)))
     out["changed_shade"] = sink.read_window()[70, 100].tolist()
     glfw.set_window_size(sink._window, 256, 96)
-    for _ in range(50):  # the X server answers the resize asynchronously
+    for _ in range(200):  # the X server answers the resize asynchronously
         glfw.wait_events_timeout(0.05)
         if tuple(glfw.get_framebuffer_size(sink._window)) == (256, 96):
             break
@@ -150,10 +154,13 @@ class Recorded(preview.PreviewWindowSink):
 
 preview.PreviewWindowSink = Recorded
 
+closed_at = []
+
 class ClosesTheWindow(SimulatedSource):
     def read(self, timing):
-        if timing.frame_id == 15:
+        if timing.frame_id >= 15 and not closed_at:  # (a loaded machine may skip refresh 15 itself)
             glfw.set_window_should_close(windows[0]._window, True)  # the researcher clicks the close button
+            closed_at.append(timing.frame_id)
         return super().read(timing)
 
 config = load_config("quick", display={"width": 64, "height": 64, "preview": True, "hud": True},
@@ -162,7 +169,7 @@ result = run_session(config, sys.argv[1], seconds=60.0, max_frames=200, source=C
 recording = read_recording(result.folder / "recording")
 print(json.dumps({"frames": result.metrics["frames"], "drawn": windows[0].frames_drawn,
                   "stopped": recording.events[-1].detail, "complete": recording.complete,
-                  "recorded": len(recording.frames), "last_frame_id": recording.frames[-1].frame_id, "hud_spans": result.metrics["stages"]["hud"]["count"],
+                  "recorded": len(recording.frames), "last_frame_id": recording.frames[-1].frame_id, "closed_at": closed_at[0], "hud_spans": result.metrics["stages"]["hud"]["count"],
                   "submit_preview": "submit preview" in result.metrics["stages"]}))
 """
 
@@ -170,7 +177,7 @@ print(json.dumps({"frames": result.metrics["frames"], "drawn": windows[0].frames
 def test_closing_the_window_ends_the_session_with_every_file_complete(x_display, tmp_path):
     code = SESSION_CLOSED_BY_WINDOW.replace("sys.argv[1]", repr(str(tmp_path / "closed")))
     out = run_child(code, display_env(x_display), timeout_s=300)
-    assert out["last_frame_id"] == 15, "the frame that saw the window close was the last"
+    assert out["last_frame_id"] == out["closed_at"], "the frame that saw the window close was the last"
     assert out["drawn"] >= 1 and out["submit_preview"] and out["hud_spans"] == out["frames"]
     assert out["stopped"] == "preview window closed" and out["complete"] and out["recorded"] == out["frames"]
     import av
