@@ -318,22 +318,30 @@ def export_onnx(
 def serve_models(
     address: Annotated[str | None, typer.Option(help="join this Ray cluster (ray start --head) instead of starting one")] = None,
     seconds: Annotated[float | None, typer.Option(min=0.1, help="stop after this long (default: until Ctrl-C)")] = None,
+    world: Annotated[str, typer.Option(help="world model: student (what sessions use), ground_truth or echo")] = "student",
+    engine: Annotated[str | None, typer.Option(help="engine of the student and the avatar: torch, onnxruntime or "
+                                                    "tensorrt (default: onnxruntime where installed)")] = None,
 ) -> None:
-    """Serve genxr's model services with Ray Serve (a local instance on 127.0.0.1, or a cluster)."""
+    """Serve genxr's world model and avatar with Ray Serve (a local instance on 127.0.0.1, or a cluster)."""
     import time
 
     import ray
     from ray import serve
 
-    from genxr.deploy.serve import APP_NAME, connect
+    from genxr.deploy.serve import APP_NAME, connect, describe_deployments, serve_options
 
+    try:
+        options = serve_options(world, engine)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
     started_here = not ray.is_initialized()
     try:
-        handles = connect(address)
+        handles = connect(address, **options)
     except Exception as err:  # Ray reports start/join failures with many exception types
         console.print(f"[red]cannot start or join Ray (address {address!r}): {type(err).__name__}: {err}[/]")
         raise typer.Exit(2) from None
-    console.print(f"serving app {APP_NAME!r}: deployments {sorted(handles)}; sessions connect with "
+    console.print(f"serving app {APP_NAME!r}: {describe_deployments(handles)}; sessions connect with "
                   f"--backend ray{'' if address is None else f' and GENXR_BUS__RAY_ADDRESS={address}'}. Ctrl-C stops.")
     try:
         deadline = None if seconds is None else time.monotonic() + seconds

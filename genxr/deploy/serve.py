@@ -216,6 +216,29 @@ def avatar_app_builder(args: dict[str, Any]):
     return build_avatar_app(**args)
 
 
+def serve_options(world: str = "student", engine: str | None = None) -> dict[str, str | None]:
+    """``connect`` keywords for ``genxr serve --world W --engine E``: ``engine`` applies to the
+    student world and to the avatar; ValueError naming the bad value otherwise."""
+    from genxr.deploy.world_engine import check_engine_name
+
+    kind = f"world:{world}"
+    if kind not in MODEL_FACTORIES:
+        known = sorted(k.removeprefix("world:") for k in MODEL_FACTORIES if k.startswith("world:"))
+        raise ValueError(f"--world must be one of {known}, got {world!r}")
+    if engine is not None:
+        check_engine_name(engine)
+    return {"world_kind": kind, "world_engine": engine if kind in ENGINE_KINDS else None, "avatar_engine": engine}
+
+
+def describe_deployments(handles: dict[str, Any]) -> str:
+    """One line per deployment: what its replica runs (``replica_info``), e.g. ``world_model: world:student on onnxruntime``."""
+    lines = []
+    for name, handle in sorted(handles.items()):
+        info = handle.replica_info.remote().result(timeout_s=60)
+        lines.append(f"{name}: {info['kind']}" + (f" on {info['engine']}" if info["engine"] else ""))
+    return "; ".join(lines)
+
+
 def connect(address: str | None = None, world_kind: str = "world:ground_truth",
             world_engine: str | None = None, avatar_engine: str | None = None) -> dict[str, Any]:
     """Starts (or joins) Ray and Serve, runs both applications, returns
