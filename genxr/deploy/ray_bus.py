@@ -99,7 +99,9 @@ class RayBus(Bus):
         try:
             response = self._remote(handle, request, timeout_s)
         except UnknownSessionError:
-            handle.open_session.remote(self.session_id, params).result(timeout_s=timeout_s)
+            description = handle.open_session.remote(self.session_id, params).result(timeout_s=timeout_s)
+            with self._lock:
+                self.attached[service.name] = dict(description or {})
             if self.on_event is not None:
                 self.on_event("model_ready", f"{service.name}: session state re-created on a new replica")
             response = self._remote(handle, request, timeout_s)

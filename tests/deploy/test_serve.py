@@ -74,7 +74,7 @@ def test_killed_replica_is_restarted_and_the_session_resumes(serve_handles):
     handle = serve_handles["world_model"]
     events = []
     with RayBus("survivor", on_event=lambda kind, detail: events.append((kind, detail))) as bus:
-        bus.attach(WORLD_SERVICE, handle, {"seed": 5})
+        first = bus.attach(WORLD_SERVICE, handle, {"seed": 5})
         bus.request(WORLD_SERVICE, request("survivor"), timeout_s=60)
         old_pid = handle.pid.remote().result(timeout_s=60)
         os.kill(old_pid, signal.SIGKILL)
@@ -87,6 +87,7 @@ def test_killed_replica_is_restarted_and_the_session_resumes(serve_handles):
                 time.sleep(0.5)
         assert frame is not None, "Serve restarted the replica and the session got answers again"
         assert handle.pid.remote().result(timeout_s=60) != old_pid
+        assert first["pid"] == old_pid and bus.attached["world_model"]["pid"] != old_pid, "the new replica described"
     assert ("model_ready", "world_model: session state re-created on a new replica") in events
 
 
