@@ -48,6 +48,8 @@ BACKGROUND = (0, 0, 0, 160)
 
 @dataclass(frozen=True)
 class HudConfig:
+    """Where the HUD sits and what it shows (``display.hud_corner`` / ``display.hud_items``)."""
+
     corner: HudCorner = "top_left"
     items: tuple[HudItem, ...] = HUD_ITEMS
     """Which lines to show, in this order (``markers``: STALE / TRACKING LOST when they apply)."""
@@ -154,7 +156,7 @@ class Hud:
         self._premultiplied: np.ndarray | None = None  # (h, w, 3) uint16: rgb * alpha
         self._keep: np.ndarray | None = None  # (h, w, 3) uint16: 255 - alpha
 
-    def _observe(self, metrics: LoopMetrics, display_time_ns: int) -> None:
+    def observe(self, metrics: LoopMetrics, display_time_ns: int) -> None:
         """Remembers this frame's counters, dropping those older than the window (cheap, every frame)."""
         history = self._history
         history.append((display_time_ns, metrics.frames, metrics.missed_frames, metrics.world_updates,
@@ -188,7 +190,7 @@ class Hud:
     def apply(self, shown: DisplayFrame, metrics: LoopMetrics, tracking_lost: bool) -> DisplayFrame:
         """``shown`` with the HUD blended into its corner; a new frame (the input is not modified)."""
         now = shown.display_time_ns
-        self._observe(metrics, now)
+        self.observe(metrics, now)
         numbers = self._numbers
         if numbers is None or self._next_refresh_ns is None or now >= self._next_refresh_ns:
             numbers = self.stats(metrics, now, shown.content_age_ns, shown.stale, tracking_lost)

@@ -82,7 +82,7 @@ def test_the_window_is_the_last_second_of_display_time():
         metrics.frame_time_ns.append(20_000_000 if frame_id < 200 else 4_000_000)
         metrics.rotational_m2p_ns.append(FRAME_NS)
         metrics.world_updates += 1
-        hud._observe(metrics, (frame_id + 1) * FRAME_NS)
+        hud.observe(metrics, (frame_id + 1) * FRAME_NS)
     stats = hud.stats(metrics, 300 * FRAME_NS, None, stale=False, tracking_lost=False)
     assert stats.frame_time_ms_p50 == pytest.approx(4.0) and stats.frame_time_ms_p99 == pytest.approx(4.0)
     assert stats.world_hz == pytest.approx(90.0, rel=0.02) and stats.refreshes == 90
