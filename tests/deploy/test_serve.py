@@ -152,3 +152,18 @@ def test_connecting_again_with_the_same_models_keeps_the_running_replicas(serve_
     again = connect(world_kind="world:ground_truth")
     assert {name: handle.pid.remote().result(timeout_s=60) for name, handle in again.items()} == pids
     assert again["world_model"].replica_info.remote().result(timeout_s=60)["kind"] == "world:ground_truth"
+
+
+def test_a_ray_session_whose_avatar_cannot_open_runs_on_without_it(serve_handles, tmp_path):
+    from genxr.platform.config import load_config
+    from genxr.xr_runtime.session import run_session
+
+    empty = tmp_path / "no-checkpoint"
+    empty.mkdir()
+    config = load_config("quick", bus={"backend": "ray"}, display={"width": 64, "height": 64},
+                         session={"avatar_checkpoint": str(empty)})
+    result = run_session(config, tmp_path / "no-avatar", seconds=30.0, max_frames=20)
+    assert result.avatar.startswith("unavailable over Ray Serve: cannot open session 'no-avatar' on 'avatar'")
+    assert f"no avatar checkpoint at {empty}" in result.avatar
+    assert result.metrics["frames"] > 0 and result.metrics["avatar_hz"] == 0
+    assert "avatar" not in result.metrics["served"]
