@@ -51,7 +51,7 @@ from genxr.components.avatar.stream import AvatarStream, MotionChunk
 from genxr.components.sim.conversation.dataset import simulate_conversation
 from genxr.deploy.avatar_engine import INPUTS, OUTPUTS, AvatarChunkStep, EngineAvatarStream
 from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
-from genxr.deploy.export_decoder import onnx_opset
+from genxr.deploy.export_decoder import median_ms, onnx_opset
 from genxr.platform.messages import AudioChunk, Pose
 
 ROLLOUT_SEED = 7
@@ -75,17 +75,6 @@ def conversation_chunks(chunks: int, stride: int, placement: AgentPlacement, see
 def motion_error(a: MotionChunk, b: MotionChunk) -> float:
     """Max abs difference of two chunks' 6D rotations and root translations (metres)."""
     return float(max(np.abs(a.rotations_6d - b.rotations_6d).max(), np.abs(a.root_translation - b.root_translation).max()))
-
-
-def _median_ms(call, n: int = 30) -> float:
-    for _ in range(5):
-        call()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples) * 1e3)
 
 
 def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidance_scale: float = 1.0,
@@ -148,10 +137,10 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
         "parity_onnxruntime_vs_torch_per_chunk": onnx_errors,
         "drift_onnxruntime_vs_torch_per_chunk": onnx_drift,
         "drift_torch_after_one_ulp_noise_change_per_chunk": sensitivity,
-        "torch_ms": _median_ms(lambda: reference_engine.run(feeds)),
-        "onnxruntime_ms": _median_ms(lambda: exported_engine.run(feeds)),
-        "stream_step_ms": {"AvatarStream": _median_ms(lambda: original.step(pose)),
-                           "EngineAvatarStream_onnxruntime": _median_ms(lambda: onnx.step(pose))},
+        "torch_ms": median_ms(lambda: reference_engine.run(feeds)),
+        "onnxruntime_ms": median_ms(lambda: exported_engine.run(feeds)),
+        "stream_step_ms": {"AvatarStream": median_ms(lambda: original.step(pose)),
+                           "EngineAvatarStream_onnxruntime": median_ms(lambda: onnx.step(pose))},
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

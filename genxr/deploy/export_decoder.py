@@ -63,14 +63,21 @@ def onnx_opset(path: str | Path) -> int:
     return next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
 
 
-def _median_ms(call, n: int = 30) -> float:
-    for _ in range(5):
-        call()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
+def median_ms(call, n: int = 30) -> float:
+    """Median wall time of ``call()`` in milliseconds over ``n`` calls after 5 warm-up calls, with
+    torch pinned to one intra-op thread meanwhile (ONNX Runtime engines here run one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(5):
+            call()
+        samples = []
+        for _ in range(n):
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     return float(np.median(samples) * 1e3)
 
 
@@ -118,9 +125,9 @@ def export_frame_decoder(out: str | Path, frames: int = 8, seed: int = 1, codec_
                    "frames": ["frames", images.shape[2], images.shape[3], 3]},
         "dtypes": {"latents": "float32", "image": "float32", "frames": "uint8"},
         "parity_by_batch": parity,
-        "torch_ms": {"1": _median_ms(lambda: reference.run(single)), str(frames): _median_ms(lambda: reference.run(batch_feeds))},
-        "onnxruntime_ms": {"1": _median_ms(lambda: exported.run(single)),
-                           str(frames): _median_ms(lambda: exported.run(batch_feeds))},
+        "torch_ms": {"1": median_ms(lambda: reference.run(single)), str(frames): median_ms(lambda: reference.run(batch_feeds))},
+        "onnxruntime_ms": {"1": median_ms(lambda: exported.run(single)),
+                           str(frames): median_ms(lambda: exported.run(batch_feeds))},
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
