@@ -124,9 +124,13 @@ class ModelDeployment:
                  torch_threads: int | None = 1, nice: int = 10, engine: str | None = None) -> None:
         if kind not in MODEL_FACTORIES:
             raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
-        if engine is not None and kind not in ENGINE_KINDS:
-            raise ValueError(f"model kind {kind!r} has no engine option (engine={engine!r}); "
-                             f"kinds with one: {sorted(ENGINE_KINDS)}")
+        from genxr.deploy.world_engine import check_engine_name, default_engine
+
+        if engine is not None:
+            if kind not in ENGINE_KINDS:
+                raise ValueError(f"model kind {kind!r} has no engine option (engine={engine!r}); "
+                                 f"kinds with one: {sorted(ENGINE_KINDS)}")
+            check_engine_name(engine)
         os.nice(nice)  # a replica on the headset's PC must not take the CPU from the frame loop
         if torch_threads is not None:
             import torch
@@ -135,9 +139,7 @@ class ModelDeployment:
         self.kind = kind
         self.engine = None
         if kind in ENGINE_KINDS:
-            from genxr.deploy.world_engine import check_engine_name, default_engine
-
-            self.engine = check_engine_name(engine or default_engine())
+            self.engine = engine or default_engine()
             ENGINE_KINDS[kind](self.engine)  # export / build now, not on the first session's open
         self.sessions = SessionStore(functools.partial(MODEL_FACTORIES[kind], engine=self.engine),
                                      max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)

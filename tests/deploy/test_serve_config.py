@@ -45,6 +45,8 @@ def test_an_engine_for_a_kind_without_one_is_refused_naming_both():
 
     with pytest.raises(ValueError, match=r"model kind 'world:echo' has no engine option \(engine='onnxruntime'\)"):
         ModelDeployment("world:echo", engine="onnxruntime")
+    with pytest.raises(ValueError, match=r"engine must be one of \['torch', 'onnxruntime', 'tensorrt'\], got 'tvm'"):
+        ModelDeployment("world:student", engine="tvm")
 
 
 @pytest.mark.ray
