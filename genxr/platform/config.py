@@ -70,6 +70,8 @@ class DisplayConfig(_Section):
     hud_items: tuple[HudItem, ...] = Field(get_args(HudItem), min_length=1, description="the HUD's lines, in order")
     preview: bool = Field(False, description="show the display frames in a window on this machine's screen "
                                              "(needs an X11 or Wayland display)")
+    preview_max_hz: float | None = Field(None, gt=0, le=1000, description="most preview window redraws per second "
+                                                                          "(None: as many as the display shows)")
 
 
 class BusConfig(_Section):

@@ -56,7 +56,9 @@ class PreviewWindowSink:
     """Shows the display frames in a resizable window (module docstring).
 
     ``width`` x ``height``: the frames' size, which sets the window's initial size (times
-    ``scale``); frames of another size are shown too (a runtime's views), letterboxed. ``closed`` is
+    ``scale``); frames of another size are shown too (a runtime's views), letterboxed.
+    ``max_hz`` caps the redraws per second (frames in between are skipped): with GL on the
+    CPU (llvmpipe) each redraw takes CPU time the loop and the models share. ``closed`` is
     True once the user closed the window; later frames are not shown. ``frames_drawn``
     counts frames the render thread drew (fewer than submitted when it fell behind).
     """
@@ -64,9 +66,11 @@ class PreviewWindowSink:
     name = "preview"
 
     def __init__(self, width: int, height: int, *, title: str = "genxr preview", scale: int = 2,
-                 nice: int = 5) -> None:
+                 nice: int = 5, max_hz: float | None = None) -> None:
         if width < 1 or height < 1 or scale < 1:
             raise ValueError(f"preview size and scale must be positive, got {width}x{height} scale {scale}")
+        if max_hz is not None and max_hz <= 0:
+            raise ValueError(f"preview max_hz must be > 0 (or None for no cap), got {max_hz}")
         where = display_name()
         if where is None:
             raise PreviewUnavailableError(f"no display for the preview window: neither DISPLAY nor WAYLAND_DISPLAY is "
@@ -82,6 +86,7 @@ class PreviewWindowSink:
                                           f"{'; '.join(self._errors) or 'unknown error'}; {PREVIEW_HINT}")
         self._glfw_running = True
         self.width, self.height, self.nice = width, height, nice
+        self.min_interval_ns = 0 if max_hz is None else round(1e9 / max_hz)
         self.frames_submitted = self.frames_drawn = 0
         self.draw_ns: deque[int] = deque(maxlen=4096)
         """Render-thread time of each recent draw (upload + blit + swap), ns: what drawing on the
@@ -209,6 +214,10 @@ class PreviewWindowSink:
                     with self._wake:
                         self._readback = [pixels]
                         self._wake.notify_all()
+                if job is not None and self.min_interval_ns:  # at most max_hz redraws; newer frames keep
+                    with self._wake:                          # replacing the pending one meanwhile
+                        self._wake.wait_for(lambda: self._stopping or self._readback == [],
+                                            (self.min_interval_ns - (time.perf_counter_ns() - started_ns)) / 1e9)
         except Exception as err:  # reported to the loop by the next submit
             with self._wake:
                 self._failure = err

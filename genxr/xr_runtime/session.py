@@ -154,7 +154,7 @@ def open_preview(config: GenXRConfig):
     from genxr.xr_runtime.preview import PreviewUnavailableError, PreviewWindowSink
 
     try:
-        return PreviewWindowSink(config.display.width, config.display.height)
+        return PreviewWindowSink(config.display.width, config.display.height, max_hz=config.display.preview_max_hz)
     except PreviewUnavailableError as err:
         raise SessionError(str(err)) from err
 

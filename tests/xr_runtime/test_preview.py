@@ -116,6 +116,14 @@ with PreviewWindowSink(64, 48, scale=2) as sink:  # scaled, then resized to a wi
     glfw.set_window_should_close(sink._window, True)  # what the window's close button does
     sink.submit(DisplayFrame(frame_id=3, display_time_ns=3, image=noise))
     out["closed"], out["submitted_after_close"] = sink.closed, sink.frames_submitted
+
+with PreviewWindowSink(64, 48, max_hz=20) as sink:  # redraws capped: frames in between are skipped
+    start = time.perf_counter()
+    for frame_id in range(45):
+        sink.submit(DisplayFrame(frame_id=frame_id, display_time_ns=frame_id, image=noise))
+        time.sleep(1 / 90)
+    sink.read_window()
+    out["capped_drawn"], out["capped_seconds"] = sink.frames_drawn, time.perf_counter() - start
 print(json.dumps(out))
 """
 
@@ -133,6 +141,8 @@ def test_the_window_shows_the_submitted_frames(x_display):
     assert out["wide_border"] == [0, 0, 0], "letterboxed: black beside the frame, aspect kept"
     assert out["wide_inside"] == [[255, 0, 0], [200, 200, 200]]
     assert out["closed"] and out["submitted_after_close"] == 3, "frames after the window closed are not shown"
+    # at most max_hz redraws a second, plus the first one and the read-back's (it draws the pending frame at once)
+    assert 1 <= out["capped_drawn"] <= out["capped_seconds"] * 20 + 2
 
 
 SESSION_CLOSED_BY_WINDOW = """
