@@ -9,9 +9,12 @@ Threads: GLFW wants its windows and events on the thread that made them, the fra
 (``submit`` polls events there: microseconds). The drawing runs on a render thread that
 holds the GL context and always draws the newest submitted frame, skipping any it had no
 time for (latest value, as the bus does), so ``submit`` never waits for the GPU. On Mesa's
-llvmpipe (GL on the CPU) drawing a 256x256 frame into a 512x512 window costs 2-3.5 ms,
-which on the frame loop's thread would take most of the compositor's budget; measured in
-docs/xr_runtime.md. The render thread runs niced (default +5) so the loop wins the CPU.
+llvmpipe (GL on the CPU) drawing a 256x256 frame into a 512x512 window costs 3-6 ms on the
+2-core machine, which on the frame loop's thread would take the compositor's whole budget
+again (docs/xr_runtime.md). The render thread runs niced (default +5); llvmpipe's own
+rasteriser threads, started with the context on the loop's thread, are not, so on a
+small machine with GL on the CPU the drawing still takes CPU from the loop and the models:
+``display.preview_max_hz`` caps the redraws.
 
 The window is resizable. Closing it **ends the session** as Ctrl-C does (every file
 complete); the session's ``stopped`` event says ``preview window closed``.
