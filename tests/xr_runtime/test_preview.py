@@ -224,3 +224,15 @@ def test_a_session_with_a_preview_and_no_display_stops_before_anything_starts(tm
     with pytest.raises(SessionError, match="--preview needs a display"):
         run_session(config, tmp_path / "s", seconds=1.0)
     assert list((tmp_path / "s").iterdir()) == [], "no recording was started"
+
+
+def test_genxr_demo_preview_without_a_display_exits_2_saying_what_to_do(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from genxr.cli import app
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = CliRunner().invoke(app, ["demo", "--preview", "--hud", "--preset", "quick", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "--preview needs a display" in result.output and "xvfb-run" in result.output
