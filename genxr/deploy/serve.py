@@ -248,10 +248,10 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
 
     A local instance binds to 127.0.0.1 with Serve's HTTP proxy disabled (handles only);
     ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC).
-    An application already running with ``world_kind`` (and ``world_engine`` where given) is
-    kept as it is - its replicas and their sessions live on; otherwise it is (re)deployed. The
-    avatar application is deployed only where it is not running yet (``avatar_engine``
-    applies then). Engines left unset default to ONNX Runtime where it is importable.
+    An application already running the asked-for model kind (on the asked-for engine, where one
+    is given) is kept as it is - its replicas and their sessions live on; otherwise it is
+    (re)deployed. Engines left unset accept whatever runs, and default to ONNX Runtime where it
+    is importable when deploying.
     """
     import ray
     from ray import serve
@@ -266,9 +266,8 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
     world = _running(APP_NAME, world_kind, world_engine)
     if world is None:
         world = serve.run(build_app(world_kind, world_engine=world_engine), name=APP_NAME, route_prefix=None)
-    if AVATAR_APP_NAME in serve.status().applications:
-        avatar = serve.get_app_handle(AVATAR_APP_NAME)
-    else:
+    avatar = _running(AVATAR_APP_NAME, "avatar:stream", avatar_engine)
+    if avatar is None:
         avatar = serve.run(build_avatar_app(avatar_engine=avatar_engine), name=AVATAR_APP_NAME, route_prefix=None)
     return {"world_model": world, "avatar": avatar}
 

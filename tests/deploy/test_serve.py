@@ -152,6 +152,11 @@ def test_connecting_again_with_the_same_models_keeps_the_running_replicas(serve_
     again = connect(world_kind="world:ground_truth")
     assert {name: handle.pid.remote().result(timeout_s=60) for name, handle in again.items()} == pids
     assert again["world_model"].replica_info.remote().result(timeout_s=60)["kind"] == "world:ground_truth"
+    switched = connect(world_kind="world:ground_truth", avatar_engine="torch")
+    assert switched["avatar"].replica_info.remote().result(timeout_s=60)["engine"] == "torch"
+    assert switched["avatar"].pid.remote().result(timeout_s=60) != pids["avatar"], "another engine: redeployed"
+    assert switched["world_model"].pid.remote().result(timeout_s=60) == pids["world_model"]
+    connect(world_kind="world:ground_truth", avatar_engine="onnxruntime")  # as the other tests expect
 
 
 def test_a_ray_session_whose_avatar_cannot_open_runs_on_without_it(serve_handles, tmp_path):
