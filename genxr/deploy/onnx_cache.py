@@ -7,7 +7,9 @@ exported twice. The folder (:func:`cache_folder`) is
 ``$GENXR_CACHE/onnx``, else ``$XDG_CACHE_HOME/genxr/onnx``, else ``~/.cache/genxr/onnx``.
 A cached file that fails its check (a torn write, another step's graph: :func:`check_onnx`)
 is re-exported with a RuntimeWarning. Exports from concurrent replicas are serialised by a
-file lock (``filelock``, the lock Ray itself uses) and land by an atomic rename.
+file lock (``filelock``, the lock Ray itself uses) and land by an atomic rename. Exports of
+older checkpoints or step versions are left in place (another replica may still run one);
+deleting the folder is always safe - it only costs a fresh export.
 """
 
 from __future__ import annotations
