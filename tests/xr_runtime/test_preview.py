@@ -27,11 +27,14 @@ XVFB = shutil.which("Xvfb")
 
 @pytest.fixture(scope="module")
 def x_display():
-    """A virtual X screen on a free display number (Xvfb picks it: -displayfd), killed after."""
+    """A virtual X screen on a free display number (Xvfb picks it: -displayfd), killed after.
+    ``-noreset``: by default an X server resets when its last client disconnects, and a window
+    opened during the reset fails with "cannot open display"."""
     if XVFB is None:
         pytest.skip("Xvfb is not installed (apt install xvfb); the preview window needs an X screen")
     read_fd, write_fd = os.pipe()
-    server = subprocess.Popen([XVFB, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+    server = subprocess.Popen([XVFB, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp",
+                               "-noreset"],
                               pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_fd)
     with os.fdopen(read_fd) as numbers:
