@@ -143,10 +143,11 @@ class Compositor:
         relative = world.head.rotation_matrix().T @ display_head.rotation_matrix()
         image = self.warp(world.image, world.vertical_fov_deg, relative)
         if avatar is not None:
-            image = draw_avatar(image, avatar, display_time_ns, display_head, self.config.vertical_fov_deg)
+            image = draw_avatar(image, avatar, display_time_ns, display_head, self.config.vertical_fov_deg,
+                                in_place=True)
         age_ns = max(0, display_time_ns - world.generated_for_time_ns)
         return DisplayFrame(
-            frame_id=frame_id, display_time_ns=display_time_ns, image=image, world_frame_id=world.frame_id,
+            frame_id=frame_id, display_time_ns=display_time_ns, image=_frozen(image), world_frame_id=world.frame_id,
             reprojection_deg=rotation_angle_deg(relative), content_age_ns=age_ns,
             stale=age_ns > self.config.stale_after_ms * 1e6,
         )
@@ -162,7 +163,7 @@ class Compositor:
                 image = self.warp(world.image, world.vertical_fov_deg, relative, fov=view.fov)
                 rotations.append(rotation_angle_deg(relative))
             if avatar is not None:
-                image = draw_avatar(image, avatar, display_time_ns, view.pose, view.fov)
+                image = draw_avatar(image, avatar, display_time_ns, view.pose, view.fov, in_place=world is not None)
             images.append(_frozen(image))
         if world is None:
             return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=images[0],
