@@ -68,6 +68,10 @@ def summary_table(metrics: dict) -> Table:
     table.add_row("frames / deadline misses", str(metrics["frames"]), f"{metrics['deadline_miss_rate']:.1%}")
     table.add_row("world updates", _fmt(metrics["world_model_hz"], "Hz"), "")
     table.add_row("avatar updates", _fmt(metrics["avatar_hz"], "Hz"), "")
+    if "video_frames" in metrics:
+        dropped = metrics["video_dropped_frames"]
+        table.add_row("recorded to session.mp4", f"{metrics['video_frames']} frames",
+                      f"[yellow]{dropped} dropped[/]" if dropped else "none dropped")
     return table
 
 

@@ -283,7 +283,7 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         served = dict(getattr(bus, "attached", {}))  # Ray Serve: what each replica says serves the session
     metrics = {**loop.metrics.summary(), "stages": tracer.summary(), "dropped_spans": tracer.dropped_spans,
                "bus": vars(stats), "world_model": world_name, "avatar": avatar_note, "interrupted": interrupted,
-               "served": served}
+               "served": served, "video_frames": video.frames, "video_dropped_frames": video.dropped_frames}
     write_json_atomic(folder / "metrics.json", metrics)
     tracer.write_chrome_trace(folder / "trace.json")
     notes = [f"{name} over Ray Serve: {d.get('model', d.get('kind'))} (engine {d.get('engine') or 'torch'})"

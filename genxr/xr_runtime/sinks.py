@@ -62,7 +62,8 @@ class VideoSink(_ContextSink):
     module's docstring for the numbers.
 
     The recording never stalls the display: if the encoder falls more than
-    ``max_queued_frames`` behind, newer frames are dropped and counted in
+    ``max_queued_bytes`` behind (256 MiB: ~15 s of 256x256 frames, a few frames of a headset's
+    2k eye), newer frames are dropped and counted in
     :attr:`dropped_frames` (the session's metrics report it). The file is written to
     ``<path>.partial`` and renamed on close once the encoder has finished it, so a crash never
     leaves a file that looks complete but is not. An encoder that fails raises
@@ -72,19 +73,22 @@ class VideoSink(_ContextSink):
     name = "video"
 
     def __init__(self, path: str | os.PathLike[str], fps: float = 90.0, crf: int = 23, preset: str = "veryfast",
-                 nice: int = 10, max_queued_frames: int = 180) -> None:
+                 nice: int = 10, max_queued_bytes: int = 256 << 20) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        if max_queued_frames < 1:
-            raise ValueError(f"max_queued_frames must be >= 1, got {max_queued_frames}")
+        if max_queued_bytes < 1:
+            raise ValueError(f"max_queued_bytes must be >= 1, got {max_queued_bytes}")
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
         self.frames = 0
         """Frames handed to the encoder."""
         self.dropped_frames = 0
-        """Frames not recorded because the encoder was ``max_queued_frames`` behind."""
+        """Frames not recorded because the encoder was ``max_queued_bytes`` behind."""
         self._size: tuple[int, int] | None = None
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max_queued_frames)
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
+        self._queued_lock = threading.Lock()
         self._error: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +114,9 @@ class VideoSink(_ContextSink):
                 stdin.write(data)
             except (BrokenPipeError, OSError) as err:
                 self._error = f"the video encoder stopped ({err})"
+            finally:
+                with self._queued_lock:
+                    self._queued_bytes -= len(data)
         try:
             stdin.close()
         except OSError:
@@ -128,17 +135,21 @@ class VideoSink(_ContextSink):
             if min(self._size) < 2:
                 raise SinkError(f"cannot write video {str(self.path)!r}: frame {image.shape[1]}x{image.shape[0]} "
                                 "is smaller than 2x2")
-            self._queue.put(HEADER.pack(*self._size))
+            header = HEADER.pack(*self._size)
+            with self._queued_lock:
+                self._queued_bytes += len(header)
+            self._queue.put(header)
         width, height = self._size
         if (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2) != self._size or image.ndim != 3:
             raise SinkError(f"cannot write video {str(self.path)!r}: frame {frame.frame_id} is "
                             f"{image.shape[1]}x{image.shape[0]}, the video is {width}x{height}")
         data = np.ascontiguousarray(image[:height, :width]).tobytes()
-        try:
-            self._queue.put_nowait(data)
-        except queue.Full:
-            self.dropped_frames += 1
-            return
+        with self._queued_lock:
+            if self.frames and self._queued_bytes + len(data) > self._max_queued_bytes:
+                self.dropped_frames += 1
+                return
+            self._queued_bytes += len(data)
+        self._queue.put(data)
         self.frames += 1
 
     def close(self) -> None:

@@ -87,7 +87,7 @@ def test_video_sink_drops_and_counts_frames_when_the_encoder_falls_behind(tmp_pa
     import os
     import signal
 
-    sink = VideoSink(tmp_path / "session.mp4", fps=30, max_queued_frames=3)
+    sink = VideoSink(tmp_path / "session.mp4", fps=30, max_queued_bytes=3 * 32 * 32 * 3)
     os.kill(sink._process.pid, signal.SIGSTOP)  # an encoder starved of CPU
     try:
         for frame_id in range(40):
