@@ -226,9 +226,16 @@ def bench_serve(
     as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
 ) -> None:
     """Ray Serve round trip vs a bare handle and the in-process bus, and throughput with 1/2/4 sessions."""
+    import contextlib
+    import sys
+
     from genxr.evaluation.benchmarks.serve import run
 
-    print_json(run(n), as_json)
+    # Ray's driver prints its replicas' errors (e.g. the controller killed at shutdown) to
+    # stdout from a background thread; stdout must carry the JSON only.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run(n)
+    print_json(result, as_json)
 
 
 @bench_app.command("compress")
