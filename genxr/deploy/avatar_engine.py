@@ -33,7 +33,8 @@ and one VAE-decoder step:
 
 Every input and output has the same shape at every chunk. :class:`EngineAvatarStream` has
 the public API of ``AvatarStream`` (``reset(...)``, ``step(user_pose, audio_chunks) ->
-MotionChunk``, ``guidance_scale``, ``placement``) and so works with
+MotionChunk``, ``guidance_scale``, ``placement``; the same :class:`SeamFilter` on the decoded
+frames, outside the graph) and so works with
 :func:`~genxr.components.avatar.stream.serve_request`. Constructors:
 
 * ``EngineAvatarStream(engine, spec)``: any :class:`~genxr.deploy.engines.Engine` whose
@@ -64,7 +65,7 @@ from genxr.components import flow_matching as fm
 from genxr.components.avatar.features import AUDIO_DIM, USER_DIM
 from genxr.components.avatar.frames import AgentPlacement
 from genxr.components.avatar.generator import LatentGenerator
-from genxr.components.avatar.stream import AvatarStream, MotionChunk, _AudioTrack
+from genxr.components.avatar.stream import AvatarStream, MotionChunk, SeamFilter, _AudioTrack, default_dial
 from genxr.components.avatar.transformer import Transformer, attention_bias
 from genxr.components.avatar.vae import MotionVAE
 from genxr.deploy.engines import Engine, OnnxRuntimeEngine, TorchEngine
@@ -225,12 +226,13 @@ class EngineAvatarStream(AvatarStream):
     AvatarStream's audio buffering, user features and chunk assembly, and holds no torch modules:
     AvatarStream's ``vae``, ``generator`` and list caches do not exist here."""
 
-    def __init__(self, engine: Engine, spec: AvatarStepSpec) -> None:
+    def __init__(self, engine: Engine, spec: AvatarStepSpec, smooth_seams: bool = True) -> None:
         if tuple(engine.input_names) != INPUTS or tuple(engine.output_names) != OUTPUTS:
             raise ValueError(f"engine {engine.name!r} has inputs {list(engine.input_names)} and outputs "
                              f"{list(engine.output_names)}; an avatar step needs {list(INPUTS)} -> {list(OUTPUTS)}")
         self.engine, self.spec = engine, spec
         self.stride = spec.stride
+        self.smooth_seams = smooth_seams
         self.reset()
 
     @classmethod
@@ -256,17 +258,17 @@ class EngineAvatarStream(AvatarStream):
         step = AvatarChunkStep(models["vae"], models["generator"], euler_steps)
         return cls(TorchEngine(step, INPUTS, OUTPUTS), step.spec())
 
-    def reset(self, start_time_ns: int = 0, seed: int = 0, guidance_scale: float = 1.0,
+    def reset(self, start_time_ns: int = 0, seed: int = 0, guidance_scale: float | None = None,
               gaze_target: float | None = None, placement: AgentPlacement | None = None) -> None:
         """As :meth:`AvatarStream.reset`; the ring buffers restart empty."""
         self.start_time_ns = start_time_ns
         self.placement = placement or AgentPlacement()
-        self.guidance_scale = guidance_scale
-        self.gaze_target = self.spec.gaze_mean if gaze_target is None else float(gaze_target)
+        self.guidance_scale, self.gaze_target = default_dial(guidance_scale, gaze_target, self.spec.gaze_mean)
         self.noise = torch.Generator().manual_seed(seed)
         self.frame = 0
         self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
         self.user_head = None
+        self.seam_filter = SeamFilter(self.stride) if self.smooth_seams else None
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self.spec.state_shapes.items()}
 
     def feeds(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()

@@ -64,6 +64,7 @@ def evaluate(
     plots: Annotated[Path | None, typer.Option(help="directory for the dial plot, facing plot and clip")] = None,
     scales: Annotated[str, typer.Option(help="ascending guidance scales of the eye-contact dial, comma-separated")] = "0,1,2,3,4",
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
+    smooth_seams: Annotated[bool, typer.Option(help="filter the decoder's chunk seams (--no-smooth-seams: raw decoder output)")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
 ) -> None:
     """Metrics of the avatar streamed over held-out simulated conversations."""
@@ -74,7 +75,8 @@ def evaluate(
     try:
         result = evaluate_with_threads(checkpoint or shipped_checkpoint(preset),
                                        EvalConfig(conversations=conversations, seconds=seconds,
-                                                  guidance_scales=tuple(float(w) for w in scales.split(","))),
+                                                  guidance_scales=tuple(float(w) for w in scales.split(",")),
+                                                  smooth_seams=smooth_seams),
                                        plots, threads)
     except CheckpointError as err:
         typer.echo(str(err), err=True)

@@ -30,12 +30,15 @@ from genxr.platform.messages import AudioChunk, Pose
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """``conversations`` held-out conversations of ``seconds``; the dial steers toward ``dial_target``."""
+    """``conversations`` held-out conversations of ``seconds``; the dial steers toward ``dial_target``;
+    ``smooth_seams``: the streams' :class:`~genxr.components.avatar.stream.SeamFilter` (False: the
+    raw decoder output, as before the filter)."""
 
     conversations: int = 8
     seconds: float = 30.0
     guidance_scales: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0)
     dial_target: float = 1.0
+    smooth_seams: bool = True
 
 
 def stream_conversation(stream: AvatarStream, talk: Conversation, seed: int, **reset_kwargs: float
@@ -96,9 +99,10 @@ def evaluate(checkpoint: Path, config: EvalConfig = EvalConfig(), plots: Path | 
     talks = [simulate_conversation(EVAL_SEED, i, config.seconds) for i in range(config.conversations)]
     truth = [(t.rotations_6d, t.root_translation) for t in talks]
     reference_pose = np.concatenate([metrics.pose_features(r, t) for r, t in truth])
-    stream = AvatarStream(models["vae"], models["generator"])
+    stream = AvatarStream(models["vae"], models["generator"], smooth_seams=config.smooth_seams)
     default = [stream_conversation(stream, t, i) for i, t in enumerate(talks)]
     result = {"checkpoint": str(checkpoint), "conversations": config.conversations, "seconds": config.seconds,
+              "smooth_seams": config.smooth_seams,
               "frames": int(sum(len(r) for r, _ in default))}
     result.update(_summary(default, talks, reference_pose))
     result["ground_truth"] = _summary(truth, talks, reference_pose)
@@ -115,7 +119,7 @@ def evaluate(checkpoint: Path, config: EvalConfig = EvalConfig(), plots: Path | 
     result["dial_monotonic"] = bool(np.all(np.diff(result["eye_contact_ratio_by_scale"]) > 0))
     ablation = None
     if "generator_no_user" in models:
-        stream = AvatarStream(models["vae"], models["generator_no_user"])
+        stream = AvatarStream(models["vae"], models["generator_no_user"], smooth_seams=config.smooth_seams)
         ablation = [stream_conversation(stream, t, i) for i, t in enumerate(talks)]
         result["no_user_position"] = _summary(ablation, talks, reference_pose)
     gt = result["ground_truth"]
