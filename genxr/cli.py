@@ -200,12 +200,18 @@ def bench_avatar(
     preset: Annotated[str, typer.Option(help="shipped checkpoint to run")] = "cpu",
     seconds: Annotated[float, typer.Option(min=1.0, help="seconds of motion streamed per measurement")] = 20.0,
     threads: Annotated[int, typer.Option(min=1, help="torch intra-op threads (1: faster at these sizes, robust on a shared machine)")] = 1,
+    engine: Annotated[str, typer.Option(help="torch or onnxruntime: the engine of the top-level keys (both are measured)")] = "torch",
     as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,
 ) -> None:
-    """Streamed avatar motion frames per second against the non-causal window baseline, same run."""
-    from genxr.evaluation.benchmarks.avatar import run
+    """Streamed avatar motion frames per second against the non-causal window baseline on the same engine, same run."""
+    from genxr.evaluation.benchmarks.avatar import engines_headed_by, run
 
-    print_json(run(preset, seconds, threads), as_json)
+    try:
+        engines = engines_headed_by(engine)
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
+    print_json(run(preset, seconds, threads, engines), as_json)
 
 
 @bench_app.command("worldmodel")

@@ -1,19 +1,32 @@
-"""``genxr bench avatar``: streamed motion frames per second, causal stream vs non-causal baseline.
+"""``genxr bench avatar``: streamed motion frames per second, causal stream vs non-causal baseline,
+each pair on the same engine.
 
-Both run the shipped checkpoint through the same streaming interface on the same
-held-out conversation with the same Euler steps and classifier-free guidance (batch of
-2): :class:`AvatarStream` generates one latent token per 4-frame step on KV caches;
-:class:`WindowBaseline` (same width, depth and window) regenerates and decodes its whole
-window each step. Timed: ``step`` calls only (feature extraction, generation, decoding,
-6D re-orthonormalisation), after a warm-up that fills the window; frames per second =
-frames returned / wall seconds, measured one after the other in the same process.
-Default one torch thread: at these sizes intra-op parallelism does not pay, and on a shared
-2-core machine two threads collapsed to 27 frames/s (measured) while one held ~420.
+Both run the same checkpoint through the same streaming interface on the same held-out
+conversation with the same Euler steps and classifier-free guidance (batch of 2):
+the causal stream generates one latent token per 4-frame step on KV caches; the baseline
+(same width, depth and window) regenerates and decodes its whole window each step. Engines:
+
+* ``torch``: eager :class:`AvatarStream` and :class:`WindowBaseline`;
+* ``onnxruntime``: the fixed-shape steps exported to ONNX and run by ONNX Runtime
+  (:class:`~genxr.deploy.avatar_engine.EngineAvatarStream` over
+  :func:`~genxr.deploy.avatar_serving.avatar_onnx`,
+  :class:`~genxr.deploy.export_avatar_baseline.EngineWindowBaseline` over
+  :func:`~genxr.deploy.export_avatar_baseline.baseline_onnx`; exported once per checkpoint into
+  the ONNX cache, with parity checked at export).
+
+Timed: ``step`` calls only (feature extraction, generation, decoding, seam filter, 6D
+re-orthonormalisation), after a warm-up that fills the window; frames per second = frames
+returned / wall seconds. The stream and the baseline of one engine are measured back to back
+in the same process. ``stream_fps``, ``baseline_fps`` and ``speedup`` are those of the first
+engine asked for; ``by_engine`` holds every engine's. Default one thread: at these sizes
+intra-op parallelism does not pay, and on a shared 2-core machine two torch threads collapsed
+to 27 frames/s (measured) while one held ~420.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -24,6 +37,8 @@ from genxr.components.avatar.stream import AvatarStream, WindowBaseline
 from genxr.components.avatar.train import EVAL_SEED
 from genxr.components.sim.conversation.dataset import simulate_conversation
 from genxr.platform.messages import AudioChunk, Pose
+
+ENGINES = ("torch", "onnxruntime")
 
 
 def _frames_per_second(stream: AvatarStream, seconds: float, warmup_steps: int) -> float:
@@ -46,25 +61,61 @@ def _frames_per_second(stream: AvatarStream, seconds: float, warmup_steps: int) 
     return frames / (time.perf_counter() - start)
 
 
-def run(preset: str = "cpu", seconds: float = 20.0, threads: int = 1) -> dict[str, float | int | str]:
-    """Frames per second of both and their ratio (``speedup`` = stream / baseline)."""
+def engines_headed_by(engine: str) -> tuple[str, ...]:
+    """Every engine of :data:`ENGINES`, ``engine`` first (the one reported in the top-level keys)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: choose from {list(ENGINES)}")
+    return (engine, *(other for other in ENGINES if other != engine))
+
+
+def engine_pair(engine: str, checkpoint: Path, threads: int) -> tuple[AvatarStream, AvatarStream]:
+    """(causal stream, non-causal baseline) of ``checkpoint`` on ``engine`` (one of :data:`ENGINES`)."""
+    if engine == "torch":
+        models, _ = load_checkpoint(checkpoint)
+        return AvatarStream(models["vae"], models["generator"]), WindowBaseline(models["vae"], models["baseline"])
+    if engine == "onnxruntime":
+        from genxr.deploy.avatar_engine import EngineAvatarStream
+        from genxr.deploy.avatar_serving import avatar_onnx
+        from genxr.deploy.export_avatar_baseline import EngineWindowBaseline, baseline_onnx
+
+        return (EngineAvatarStream.from_onnx(avatar_onnx(checkpoint), threads),
+                EngineWindowBaseline.from_onnx(baseline_onnx(checkpoint), threads))
+    raise ValueError(f"engine {engine!r}: choose from {list(ENGINES)}")
+
+
+def run(preset: str = "cpu", seconds: float = 20.0, threads: int = 1, engines: tuple[str, ...] = ENGINES,
+        checkpoint: Path | None = None) -> dict:
+    """Frames per second of stream and baseline per engine and their ratio (``speedup`` = stream /
+    baseline); the top-level ``stream_fps``/``baseline_fps``/``speedup`` are ``engines[0]``'s."""
+    unknown = [engine for engine in engines if engine not in ENGINES]
+    if not engines or unknown:
+        raise ValueError(f"engines {list(engines)}: choose one or more of {list(ENGINES)}")
     torch.set_num_threads(threads)
-    models, _ = load_checkpoint(shipped_checkpoint(preset))
-    stream = AvatarStream(models["vae"], models["generator"])
-    baseline = WindowBaseline(models["vae"], models["baseline"])
+    checkpoint = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(preset)
+    models, _ = load_checkpoint(checkpoint)
     warmup = models["generator"].config.transformer.window
-    stream_fps = _frames_per_second(stream, seconds, warmup)
-    baseline_fps = _frames_per_second(baseline, seconds, warmup)
+    by_engine = {}
+    for engine in engines:
+        stream, baseline = engine_pair(engine, checkpoint, threads)
+        stream_fps = _frames_per_second(stream, seconds, warmup)
+        baseline_fps = _frames_per_second(baseline, seconds, warmup)
+        by_engine[engine] = {"stream_fps": stream_fps, "baseline_fps": baseline_fps, "speedup": stream_fps / baseline_fps,
+                             "stream_ms_per_step": 1e3 * stream.stride / stream_fps,
+                             "baseline_ms_per_step": 1e3 * stream.stride / baseline_fps}
+    headline = by_engine[engines[0]]
     return {
         "preset": preset,
+        "checkpoint": str(checkpoint),
         "threads": threads,
         "seconds_streamed": seconds,
-        "euler_steps": len(stream.sigmas) - 1,
-        "frames_per_step": stream.stride,
-        "window_tokens": baseline.window,
-        "stream_fps": stream_fps,
-        "baseline_fps": baseline_fps,
-        "speedup": stream_fps / baseline_fps,
-        "stream_ms_per_step": 1e3 * stream.stride / stream_fps,
-        "realtime_factor": stream_fps / 30.0,
+        "euler_steps": len(AvatarStream(models["vae"], models["generator"]).sigmas) - 1,
+        "frames_per_step": models["vae"].config.stride,
+        "window_tokens": models["baseline"].config.transformer.window,
+        "engine": engines[0],
+        "stream_fps": headline["stream_fps"],
+        "baseline_fps": headline["baseline_fps"],
+        "speedup": headline["speedup"],
+        "stream_ms_per_step": headline["stream_ms_per_step"],
+        "realtime_factor": headline["stream_fps"] / 30.0,
+        "by_engine": by_engine,
     }
