@@ -32,6 +32,31 @@ def dataset(
     typer.echo(f"wrote {manifest['conversations']} conversations in {len(manifest['shards'])} shards to {out}/", err=True)
 
 
+@avatar_app.command("dial-sweep")
+def dial_sweep(
+    settings: Annotated[str, typer.Option(help="dial settings SCALE:TARGET, comma-separated (TARGET 'mean': the training mean)")] = "1:mean,0.5:1,1:1,1.5:1,2:1",
+    preset: Annotated[str, typer.Option(help="shipped checkpoint")] = "cpu",
+    conversations: Annotated[int, typer.Option(min=1, help="validation conversations")] = 6,
+    seconds: Annotated[float, typer.Option(min=2.0, help="length of each")] = 30.0,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
+) -> None:
+    """Eye-contact dial settings scored on validation conversations (not the held-out ones): JSON."""
+    import torch
+
+    from genxr.cli import print_json
+    from genxr.components.avatar.checkpoint import shipped_checkpoint
+    from genxr.components.avatar.dial import dial_sweep as sweep
+    from genxr.components.avatar.dial import parse_settings
+
+    try:
+        parsed = parse_settings(settings)
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from None
+    torch.set_num_threads(threads)
+    print_json(sweep(shipped_checkpoint(preset), parsed, conversations, seconds), True)
+
+
 def train(
     preset: Annotated[str, typer.Option(help="tiny (seconds, smoke test), cpu (~15 min on 2 cores) or gpu")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="checkpoint directory (default: the shipped one for the preset)")] = None,
