@@ -43,6 +43,7 @@ class EvalConfig:
     teacher_steps: int = 32
     student_steps: int = 2
     sigma_shift: float = 3.0
+    student_noise_scale: float = 0.0
     teacher_window: int = 6
     seed: int = 0
 
@@ -63,7 +64,8 @@ def rollout(models: dict, codec, clip: dict[str, np.ndarray], config: EvalConfig
            "codec": codec.decode(codec.encode(truth[1:])).permute(0, 2, 3, 1).numpy()}
     for name, model in models.items():
         if model.config.causal:
-            stream = WorldModelStream(model, codec, config.student_steps, config.sigma_shift, config.seed)
+            stream = WorldModelStream(model, codec, config.student_steps, config.sigma_shift, config.seed,
+                                      config.student_noise_scale)
             stream.reset(clip["rgb"][0], tracking.frames(0, 1))
             chunks = [stream.step(tracking.frames(1 + s, min(1 + s + stream.chunk_frames, frames + 1)))
                       for s in range(0, frames, stream.chunk_frames)]

@@ -44,6 +44,7 @@ class StudentWorldConfig:
     max_gap_s: float = 1.0
     steps: int = 2
     sigma_shift: float = 3.0
+    noise_scale: float = 0.0
     history_frames: int = 32
 
 
@@ -55,7 +56,8 @@ class StudentWorld:
         codec, _ = load_model(root / "codec")
         student, _ = load_model(root / "student")
         self.config = config or StudentWorldConfig()
-        self.stream = WorldModelStream(student, codec, self.config.steps, self.config.sigma_shift, seed)
+        self.stream = WorldModelStream(student, codec, self.config.steps, self.config.sigma_shift, seed,
+                                       self.config.noise_scale)
         self.anchor_world = GroundTruthWorld(seed)
         self.vertical_fov_deg = student.config.conditioning.vertical_fov_deg
         self.resets = 0

@@ -59,3 +59,37 @@ def test_generate_chunk_keeps_the_graph_of_one_step_only():
     last, _ = generate_chunk(student, cache, tracking.frames(1, 3), sigmas, noise, grad_step=1)
     assert first.requires_grad and last.requires_grad
     assert torch.allclose(last, plain, atol=1e-6)  # stopping at the last step is the full sampler
+
+
+def test_noise_scale_zero_makes_the_stream_a_function_of_anchor_and_tracking():
+    student, codec = _student(), FrameCodec(CODEC_PRESETS["tiny"])
+    anchor = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+    def frames(seed: int, noise_scale: float) -> np.ndarray:
+        stream = WorldModelStream(student, codec, steps=2, seed=seed, noise_scale=noise_scale)
+        stream.reset(anchor, _tracking(1))
+        return np.concatenate([stream.step(_tracking(2)) for _ in range(3)])
+
+    assert np.array_equal(frames(0, 0.0), frames(1, 0.0)), "no sampled noise: seeds must not matter"
+    assert not np.array_equal(frames(0, 1.0), frames(1, 1.0)), "trained noise: seeds give different samples"
+
+
+def test_noise_scale_multiplies_the_starting_noise_of_each_chunk():
+    student, codec = _student(), FrameCodec(CODEC_PRESETS["tiny"])
+    anchor = np.full((64, 64, 3), 90, np.uint8)
+    stream = WorldModelStream(student, codec, steps=2, seed=3, noise_scale=0.5)
+    stream.reset(anchor, _tracking(1))
+    cache = stream.cache
+    produced = stream.step(_tracking(2))
+    noise = torch.randn(1, 2, 8, 8, 8, generator=torch.Generator().manual_seed(3)) * 0.5
+    with torch.no_grad():
+        x0, _ = generate_chunk(student, cache, stream._tracking(_tracking(2)), stream.sigmas, noise)
+        expected = codec.decode((x0 + stream.anchor)[0])
+    expected = (expected.permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()
+    assert np.array_equal(produced, expected)
+
+
+@pytest.mark.parametrize("noise_scale", [-0.1, 1.5, float("nan")])
+def test_noise_scale_outside_zero_one_is_refused_by_name(noise_scale):
+    with pytest.raises(ValueError, match="noise_scale"):
+        WorldModelStream(_student(), FrameCodec(CODEC_PRESETS["tiny"]), noise_scale=noise_scale)
