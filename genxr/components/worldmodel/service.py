@@ -37,7 +37,8 @@ MODEL_NAME = "worldmodel-student"
 
 @dataclass(frozen=True)
 class StudentWorldConfig:
-    """Pacing and reset policy of the service (times in ns or s, distances in m)."""
+    """Pacing and reset policy of the service (times in ns or s, distances in m) and the stream's
+    sampling settings (``steps``, ``sigma_shift``, ``noise_scale``: see :mod:`.stream`)."""
 
     frame_period_ns: int = 33_333_333
     teleport_m: float = 0.5

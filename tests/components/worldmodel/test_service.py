@@ -4,7 +4,11 @@ import numpy as np
 
 from genxr.components.sim.user import ScriptedUser
 from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
-from genxr.components.worldmodel.service import MODEL_NAME, StudentWorld
+from genxr.components.worldmodel.service import (
+    MODEL_NAME,
+    StudentWorld,
+    StudentWorldConfig,
+)
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import Pose, WorldFrameRequest
 
@@ -45,3 +49,18 @@ def test_lost_hands_are_an_input():
     for k in range(0, 12, 4):
         reply = world(WorldFrameRequest(session_id="lost", request_id=k, tracking=frames[k:k + 4]))
         assert reply.image.dtype == np.uint8
+
+
+def test_student_world_is_deterministic_by_default_and_samples_when_asked():
+    frames = _frames(12)
+
+    def session(noise_seed: int, config: StudentWorldConfig | None = None) -> list[np.ndarray]:
+        world = StudentWorld(seed=0, config=config)  # the seed is also the room's: keep it, reseed only the noise
+        world.stream.generator.manual_seed(noise_seed)
+        return [world(WorldFrameRequest(session_id="d", request_id=k, tracking=frames[k:k + 3])).image
+                for k in range(0, 12, 3)]
+
+    assert StudentWorldConfig().noise_scale == 0.0
+    assert all(np.array_equal(a, b) for a, b in zip(session(1), session(2))), "noise 0: the noise seed changes nothing"
+    sampled = StudentWorldConfig(noise_scale=1.0)
+    assert not all(np.array_equal(a, b) for a, b in zip(session(1, sampled)[1:], session(2, sampled)[1:]))
