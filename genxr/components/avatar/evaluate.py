@@ -89,6 +89,7 @@ def _summary(motion: list[tuple[np.ndarray, np.ndarray]], talks: list[Conversati
         "walking_facing_error_deg": {q: float(np.percentile(walking_all, p)) for q, p in
                                      (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
         "beat_consistency": float(np.mean(beats)),
+        "upper_body_speed_by_chunk_phase": np.mean([metrics.speed_by_chunk_phase(p) for p in poses], axis=0).tolist(),
         "motion_beats_per_s": motion_beat_count / (len(pose_all) / 30.0),
     }
 

@@ -12,6 +12,8 @@ metres, the user's head (T, 3) metres, 30 fps.
 * gaze angle (degrees) between head forward and the direction to the user's head; eye
   contact: gaze angle below :data:`EYE_CONTACT_DEG`;
 * facing error (degrees): absolute ground-plane angle from body facing to the user;
+* speed by chunk phase: mean upper-body speed of the frame steps inside the model's 4-frame
+  chunks and across their seams (a chunk-rate artefact shows as a larger seam entry);
 * beat consistency (EMAGE): audio beats are peaks of the agent's onset strength; motion
   beats are prominent local minima of upper-body joint speed; BC = mean over audio beats
   of ``exp(-dt^2 / (2 sigma^2))``, dt the distance to the nearest motion beat, sigma 0.3 s.
@@ -71,6 +73,18 @@ def motion_beats(pose: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=int)
     minima, _ = find_peaks(-speed, prominence=0.1 * speed.std())
     return minima + 1
+
+
+def speed_by_chunk_phase(pose: np.ndarray, stride: int = 4) -> np.ndarray:
+    """(stride,) mean upper-body speed (summed joint displacement per frame, metres) of the steps
+    from frame ``k stride + j`` to the next, by ``j``; the last entry crosses a chunk seam. Equal
+    entries: no chunk-rate artefact. ``pose`` (T, 66)."""
+    joints = pose.reshape(len(pose), -1, 3)[:, list(sk.UPPER_BODY)]
+    speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).sum(axis=-1)
+    whole = len(speed) // stride * stride
+    if whole == 0:
+        raise ValueError(f"pose has {len(pose)} frames; speed by chunk phase needs more than {stride}")
+    return speed[:whole].reshape(-1, stride).mean(axis=0)
 
 
 def audio_beats(onset_strength: np.ndarray) -> np.ndarray:

@@ -43,3 +43,14 @@ def test_gaze_and_facing_of_the_rest_pose():
     rotations = np.broadcast_to(sk.matrix_to_rot6d(np.eye(3)), (1, 22, 6))
     gaze, facing = metrics.gaze_and_facing_deg(rotations, np.array([[0.0, 0.93, 0.0]]), np.array([[0.0, 1.53, 2.03]]))
     assert gaze == pytest.approx([0.0], abs=1e-6) and facing == pytest.approx([0.0], abs=1e-6)
+
+
+def test_speed_by_chunk_phase_shows_a_seam_jump():
+    frames, joints = 24, 22
+    steady = np.cumsum(np.full((frames, joints, 3), 0.01), axis=0)  # every joint moves 0.01 m per axis per frame
+    jumpy = np.repeat(steady[::4], 4, axis=0)  # held for a chunk, then a jump at each seam
+    step = np.sqrt(3) * 0.01 * len(sk.UPPER_BODY)
+    assert np.allclose(metrics.speed_by_chunk_phase(steady.reshape(frames, -1)), step)
+    assert np.allclose(metrics.speed_by_chunk_phase(jumpy.reshape(frames, -1)), [0, 0, 0, 4 * step])
+    with pytest.raises(ValueError, match="3 frames"):
+        metrics.speed_by_chunk_phase(steady[:3].reshape(3, -1))
