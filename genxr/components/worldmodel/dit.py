@@ -90,7 +90,7 @@ class KVCache:
         head, tail = sink * tokens_per_frame, window * tokens_per_frame
 
         def trim(t: torch.Tensor) -> torch.Tensor:
-            return torch.cat([t[:, :, :head], t[:, :, -tail:]], 2)
+            return torch.cat([t[:, :, :head], t[:, :, t.shape[2] - tail:]], 2)  # not -tail: -0 keeps all
 
         return KVCache([trim(k) for k in self.keys], [trim(v) for v in self.values], sink + window)
 

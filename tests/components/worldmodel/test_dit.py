@@ -84,3 +84,13 @@ def test_lost_tracking_is_an_input_not_a_crash():
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError):
         VideoDiT(replace(DIT_PRESETS["tiny"], patch=3))
+
+
+def test_a_cache_trimmed_to_its_sink_alone_keeps_only_the_sink():
+    from genxr.components.worldmodel.dit import KVCache
+
+    keys = [torch.arange(10.0).reshape(1, 1, 10, 1)]
+    cache = KVCache(keys, [k.clone() for k in keys], 5).trimmed(sink=1, window=0, tokens_per_frame=2)
+    assert cache.frames == 1 and cache.keys[0].flatten().tolist() == [0.0, 1.0]
+    kept = KVCache(keys, [k.clone() for k in keys], 5).trimmed(sink=1, window=2, tokens_per_frame=2)
+    assert kept.keys[0].flatten().tolist() == [0.0, 1.0, 6.0, 7.0, 8.0, 9.0]
