@@ -51,7 +51,11 @@ def avatar_onnx(checkpoint: Path | None = None, folder: Path | None = None) -> P
     from genxr.deploy.export_avatar import export_avatar_step
 
     directory = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
-    key = f"avatar-step-{content_hash(directory, Path(exporter.__file__), Path(step.__file__))}"
+    import genxr.components.avatar as avatar_package
+
+    # the avatar package too: the step's graph comes from its transformer, generator and VAE
+    digest = content_hash(directory, Path(exporter.__file__), Path(step.__file__), Path(avatar_package.__file__).parent)
+    key = f"avatar-step-{digest}"
     return cached_onnx(key, lambda out: export_avatar_step(out=out, checkpoint=directory), _check_avatar_export,
                        folder)
 

@@ -255,9 +255,11 @@ def _check_baseline_export(path: Path) -> None:
 
 def baseline_onnx(checkpoint: Path | None = None, folder: Path | None = None) -> Path:
     """The checkpoint's baseline step (default: the shipped one) as ONNX, exported once into the ONNX
-    cache (keyed by the checkpoint and this file's source)."""
+    cache (keyed by the checkpoint, this file's source and the avatar package's)."""
     from genxr.deploy.onnx_cache import cached_onnx, content_hash
 
     directory = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
-    key = f"avatar-baseline-step-{content_hash(directory, Path(__file__))}"
+    import genxr.components.avatar as avatar_package
+
+    key = f"avatar-baseline-step-{content_hash(directory, Path(__file__), Path(avatar_package.__file__).parent)}"
     return cached_onnx(key, lambda out: export_baseline_step(out, checkpoint=directory), _check_baseline_export, folder)

@@ -73,7 +73,8 @@ def student_onnx(folder: Path | None = None) -> Path:
     from genxr.components.worldmodel import dit
     from genxr.deploy.export import export_student_step
 
-    key = f"student-step-{content_hash(CHECKPOINT_ROOT / 'student', Path(exporter.__file__), Path(dit.__file__))}"
+    # the whole world-model package: the step's graph comes from dit.py, conditioning.py and more
+    key = f"student-step-{content_hash(CHECKPOINT_ROOT / 'student', Path(exporter.__file__), Path(dit.__file__).parent)}"
     return cached_onnx(key, lambda out: export_student_step(out=out, seed=1),
                        lambda path: check_onnx(path, INPUTS), folder)
 
