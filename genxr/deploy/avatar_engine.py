@@ -63,9 +63,8 @@ from torch import nn
 
 from genxr.components import flow_matching as fm
 from genxr.components.avatar.features import AUDIO_DIM, USER_DIM
-from genxr.components.avatar.frames import AgentPlacement
 from genxr.components.avatar.generator import LatentGenerator
-from genxr.components.avatar.stream import AvatarStream, MotionChunk, SeamFilter, _AudioTrack, default_dial
+from genxr.components.avatar.stream import AvatarStream, MotionChunk
 from genxr.components.avatar.transformer import Transformer, attention_bias
 from genxr.components.avatar.vae import MotionVAE
 from genxr.deploy.engines import Engine, OnnxRuntimeEngine, TorchEngine
@@ -258,17 +257,11 @@ class EngineAvatarStream(AvatarStream):
         step = AvatarChunkStep(models["vae"], models["generator"], euler_steps)
         return cls(TorchEngine(step, INPUTS, OUTPUTS), step.spec())
 
-    def reset(self, start_time_ns: int = 0, seed: int = 0, guidance_scale: float | None = None,
-              gaze_target: float | None = None, placement: AgentPlacement | None = None) -> None:
-        """As :meth:`AvatarStream.reset`; the ring buffers restart empty."""
-        self.start_time_ns = start_time_ns
-        self.placement = placement or AgentPlacement()
-        self.guidance_scale, self.gaze_target = default_dial(guidance_scale, gaze_target, self.spec.gaze_mean)
-        self.noise = torch.Generator().manual_seed(seed)
-        self.frame = 0
-        self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
-        self.user_head = None
-        self.seam_filter = SeamFilter(self.stride) if self.smooth_seams else None
+    def _gaze_mean(self) -> float:
+        return self.spec.gaze_mean
+
+    def _reset_state(self) -> None:
+        """The ring buffers restart empty."""
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self.spec.state_shapes.items()}
 
     def feeds(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()

@@ -51,10 +51,7 @@ from genxr.components.avatar.generator import LatentGenerator
 from genxr.components.avatar.stream import (
     AvatarStream,
     MotionChunk,
-    SeamFilter,
     WindowBaseline,
-    _AudioTrack,
-    default_dial,
 )
 from genxr.components.avatar.transformer import attention_bias
 from genxr.components.avatar.vae import MotionVAE
@@ -163,17 +160,11 @@ class EngineWindowBaseline(AvatarStream):
                              f"({type(err).__name__}: {err}); export with export_baseline_step") from None
         return cls(OnnxRuntimeEngine(path, threads=threads), spec)
 
-    def reset(self, start_time_ns: int = 0, seed: int = 0, guidance_scale: float | None = None,
-              gaze_target: float | None = None, placement: AgentPlacement | None = None) -> None:
-        """As :meth:`AvatarStream.reset`; the window restarts empty."""
-        self.start_time_ns = start_time_ns
-        self.placement = placement or AgentPlacement()
-        self.guidance_scale, self.gaze_target = default_dial(guidance_scale, gaze_target, self.spec.gaze_mean)
-        self.noise = torch.Generator().manual_seed(seed)
-        self.frame = 0
-        self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
-        self.user_head = None
-        self.seam_filter = SeamFilter(self.stride) if self.smooth_seams else None
+    def _gaze_mean(self) -> float:
+        return self.spec.gaze_mean
+
+    def _reset_state(self) -> None:
+        """The window restarts empty."""
         self.condition_window = np.zeros((2, self.window, self.spec.width), np.float32)
         self.filled = 0
 

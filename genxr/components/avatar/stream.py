@@ -151,15 +151,24 @@ class AvatarStream:
         :data:`DEFAULT_GUIDANCE_SCALE`)."""
         self.start_time_ns = start_time_ns
         self.placement = placement or AgentPlacement()
-        self.guidance_scale, self.gaze_target = default_dial(guidance_scale, gaze_target, float(self.generator.gaze_mean))
+        self.guidance_scale, self.gaze_target = default_dial(guidance_scale, gaze_target, self._gaze_mean())
         self.noise = torch.Generator().manual_seed(seed)
         self.frame = 0
         self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
         self.user_head: np.ndarray | None = None
+        self.seam_filter = SeamFilter(self.stride) if self.smooth_seams else None
+        self._reset_state()
+
+    def _gaze_mean(self) -> float:
+        """The training mean of the gaze score: the default eye-contact target."""
+        return float(self.generator.gaze_mean)
+
+    def _reset_state(self) -> None:
+        """The model's streaming state, empty: KV caches and the pending clean latent (subclasses
+        that run the step elsewhere keep theirs in another form)."""
         self.generator_cache = None
         self.pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self.decoder_cache = None
-        self.seam_filter = SeamFilter(self.stride) if self.smooth_seams else None
 
     def _write_audio(self, chunks: Sequence[AudioChunk]) -> None:
         for chunk in chunks:
@@ -257,8 +266,7 @@ class WindowBaseline(AvatarStream):
         self.window = generator.config.transformer.window
         self.reset()
 
-    def reset(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().reset(*args, **kwargs)
+    def _reset_state(self) -> None:
         self.conditions: list[torch.Tensor] = []
 
     @torch.inference_mode()
