@@ -98,15 +98,33 @@ def step_inputs(stream, tracking_frames, latents: torch.Tensor, sigma: float, ke
 
 
 def median_ms(call, n: int = 30) -> float:
-    """Median wall time (milliseconds) of ``n`` calls after 5 warm-up calls."""
-    for _ in range(5):
-        call()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
+    """Median wall time of ``call()`` in milliseconds over ``n`` calls after 5 warm-up calls, with
+    torch pinned to one intra-op thread meanwhile (ONNX Runtime engines here run one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(5):
+            call()
+        samples = []
+        for _ in range(n):
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     return float(np.median(samples) * 1e3)
+
+
+def writable_output(out: str | Path) -> Path:
+    """``out`` as a Path whose folder exists and which can be written (an empty file for now), or
+    OSError naming it - before minutes of export and parity checks, not after."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b"")
+    except OSError as err:
+        raise OSError(f"cannot write the export to {str(out)!r}: {err}") from err
+    return out
 
 
 @dataclass
@@ -127,8 +145,7 @@ def export_step(out: str | Path, seed: int = 1, student=None) -> ExportedStep:
     and checks ONNX Runtime against eager torch over a 4-chunk rollout; writes no report."""
     from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = writable_output(out)
     state = steady_state(seed, student=student)
     stream = state.stream
     module = StudentChunkStep(stream.student)

@@ -51,7 +51,8 @@ from genxr.components.avatar.stream import AvatarStream, MotionChunk
 from genxr.components.sim.conversation.dataset import simulate_conversation
 from genxr.deploy.avatar_engine import INPUTS, OUTPUTS, AvatarChunkStep, EngineAvatarStream
 from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
-from genxr.deploy.export_decoder import median_ms, onnx_opset
+from genxr.deploy.export import median_ms, writable_output
+from genxr.deploy.export_decoder import onnx_opset
 from genxr.platform.messages import AudioChunk, Pose
 
 ROLLOUT_SEED = 7
@@ -93,11 +94,7 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
     if chunks <= max(generator_wraps, decoder_wraps):
         raise ValueError(f"chunks={chunks} is too short: the rings wrap at chunks {generator_wraps} (generator) and "
                          f"{decoder_wraps} (decoder); use more than {max(generator_wraps, decoder_wraps)}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(b"")
-    except OSError as err:
-        raise OSError(f"cannot write the export to {str(out)!r}: {err}") from err
+    out = writable_output(out)
     example = module.example_inputs()
     with torch.no_grad(), warnings.catch_warnings():
         # Constants (masks, aranges) are traced on purpose: every call has these shapes; parity below checks it.

@@ -57,7 +57,8 @@ from genxr.components.avatar.transformer import attention_bias
 from genxr.components.avatar.vae import MotionVAE
 from genxr.deploy.engines import Engine, OnnxRuntimeEngine, TorchEngine
 from genxr.deploy.export_avatar import conversation_chunks, motion_error
-from genxr.deploy.export_decoder import median_ms, onnx_opset
+from genxr.deploy.export import median_ms, writable_output
+from genxr.deploy.export_decoder import onnx_opset
 from genxr.platform.messages import AudioChunk, Pose
 
 INPUTS = ("audio_features", "user_features", "gaze_target", "guidance_scale", "noise", "condition_window", "filled")
@@ -196,11 +197,7 @@ def export_baseline_step(out: str | Path, seed: int = 0, extra_chunks: int = 8, 
     models, _ = load_checkpoint(checkpoint or shipped_checkpoint())
     module = WindowBaselineStep(models["vae"], models["baseline"])
     spec = module.spec()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(b"")
-    except OSError as err:
-        raise OSError(f"cannot write the export to {str(out)!r}: {err}") from err
+    out = writable_output(out)
     example = module.example_inputs()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

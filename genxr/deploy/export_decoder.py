@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
+from genxr.deploy.export import median_ms, writable_output
 
 INPUTS = ("latents",)
 OUTPUTS = ("image", "frames")
@@ -63,24 +64,6 @@ def onnx_opset(path: str | Path) -> int:
     return next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
 
 
-def median_ms(call, n: int = 30) -> float:
-    """Median wall time of ``call()`` in milliseconds over ``n`` calls after 5 warm-up calls, with
-    torch pinned to one intra-op thread meanwhile (ONNX Runtime engines here run one thread)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for _ in range(5):
-            call()
-        samples = []
-        for _ in range(n):
-            start = time.perf_counter()
-            call()
-            samples.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    return float(np.median(samples) * 1e3)
-
-
 def export_frame_decoder(out: str | Path, frames: int = 8, seed: int = 1, codec_directory: Path | None = None) -> dict:
     """Exports the codec's decoder (default: the shipped world-model codec) to ``out`` (.onnx) and
     writes ``<out>.json``: names, shapes (``frames`` = dynamic batch), parity on ``frames``
@@ -90,12 +73,7 @@ def export_frame_decoder(out: str | Path, frames: int = 8, seed: int = 1, codec_
 
     if frames < 2:
         raise ValueError(f"frames must be >= 2 (the parity check also runs a batch other than the traced one), got {frames}")
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(b"")
-    except OSError as err:
-        raise OSError(f"cannot write the export to {str(out)!r}: {err}") from err
+    out = writable_output(out)
     codec, _ = load_model(codec_directory or CHECKPOINT_ROOT / "codec")
     module = FrameDecoder(codec)
     images = torch.from_numpy(simulator_frames(frames, seed)).permute(0, 3, 1, 2).float() / 255.0
