@@ -107,9 +107,14 @@ class ServedAvatar:
     or why it could not be attached."""
 
     params: dict[str, Any]
-    rate_hz: float | None = None
     description: dict[str, Any] = field(default_factory=dict)
+    """What the replica says serves the session (empty until attached)."""
     unavailable: str = ""
+
+    @property
+    def rate_hz(self) -> float | None:
+        """Avatar chunks per second, once attached."""
+        return self.description.get("rate_hz")
 
     def note(self) -> str:
         if self.rate_hz is None:
@@ -191,7 +196,6 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     if isinstance(avatar, ServedAvatar):
         try:
             avatar.description = bus.attach(AVATAR_SERVICE, handles["avatar"], avatar.params)
-            avatar.rate_hz = avatar.description["rate_hz"]
         except ServiceUnavailableError as err:  # as in-process: the session runs on without an avatar
             avatar.unavailable = str(err)
     return bus
