@@ -36,7 +36,8 @@ METHODS = ("fold", "prune")
 
 def example_inputs(config, seed: int = 0) -> tuple:
     """One chunk (1, chunk_frames, C, h, w) of noisy latents, its noise levels (1, chunk_frames) and a
-    tracking (head at the origin looking down -z, both hands' joints within 0.1 m of it) for tracing."""
+    tracking (head at the origin looking down -z, both hands' joints within 0.1 m of it, random prior
+    latents when the student reprojects the anchor) for tracing."""
     from genxr.components.worldmodel.conditioning import Tracking
 
     generator = torch.Generator().manual_seed(seed)
@@ -44,8 +45,9 @@ def example_inputs(config, seed: int = 0) -> tuple:
     pose = torch.zeros(1, f, 7)
     pose[..., 6] = 1.0  # quaternion (x, y, z, w) = identity
     hands = torch.randn(1, f, 2, 26, 3, generator=generator) * 0.1 + torch.tensor([0.0, -0.2, -0.4])
-    tracking = Tracking(pose, hands, torch.ones(1, f, 2, 26), pose[:, 0])
     latents = torch.randn(1, f, config.latent_channels, config.latent_size, config.latent_size, generator=generator)
+    prior = torch.randn(latents.shape, generator=generator) if config.conditioning.reprojection else None
+    tracking = Tracking(pose, hands, torch.ones(1, f, 2, 26), pose[:, 0], prior)
     return latents, torch.rand(1, f, generator=generator), tracking
 
 

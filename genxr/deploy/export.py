@@ -8,7 +8,9 @@ two stacked tensors and returns the velocity and the updated (trimmed) cache:
 
     inputs   latents (1, f, C, h, w), sigma (1, f), head_pose (1, f, 7),
              hand_positions, joint_valid (as :class:`~genxr.components.worldmodel.conditioning.Tracking`),
-             reference (1, 7), keys, values (L, 1, heads, T, head_dim)
+             reference (1, 7), prior (1, f, C, h, w: the reprojected anchor's latents,
+             :mod:`~genxr.components.worldmodel.reprojection`, computed outside the graph),
+             keys, values (L, 1, heads, T, head_dim)
     outputs  velocity (1, f, C, h, w), keys_out, values_out (same shapes as keys, values)
 
 The first chunks of a stream (cache still filling) run in torch. Export uses the
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-INPUTS = ("latents", "sigma", "head_pose", "hand_positions", "joint_valid", "reference", "keys", "values")
+INPUTS = ("latents", "sigma", "head_pose", "hand_positions", "joint_valid", "reference", "prior", "keys", "values")
 OUTPUTS = ("velocity", "keys_out", "values_out")
 
 
@@ -44,14 +46,14 @@ class StudentChunkStep(torch.nn.Module):
         super().__init__()
         self.student = student.eval()
 
-    def forward(self, latents, sigma, head_pose, hand_positions, joint_valid, reference, keys, values):
+    def forward(self, latents, sigma, head_pose, hand_positions, joint_valid, reference, prior, keys, values):
         from genxr.components.worldmodel.conditioning import Tracking
         from genxr.components.worldmodel.dit import KVCache
 
         config = self.student.config
         cache = KVCache(list(keys.unbind(0)), list(values.unbind(0)), config.sink_frames + config.window_frames)
-        velocity, grown = self.student.step(latents, sigma, Tracking(head_pose, hand_positions, joint_valid, reference),
-                                            cache)
+        tracking = Tracking(head_pose, hand_positions, joint_valid, reference, prior)
+        velocity, grown = self.student.step(latents, sigma, tracking, cache)
         return velocity, torch.stack(grown.keys), torch.stack(grown.values)
 
 
@@ -91,10 +93,16 @@ def steady_state(seed: int = 1, chunks: int = 4, student=None) -> SteadyState:
 
 
 def step_inputs(stream, tracking_frames, latents: torch.Tensor, sigma: float, keys, values) -> dict[str, np.ndarray]:
-    tracking = stream._tracking(tracking_frames)
+    tracking, _ = stream._tracking(tracking_frames)
     tensors = (latents, torch.full(latents.shape[:2], sigma), tracking.head_pose, tracking.hand_positions,
-               tracking.joint_valid, tracking.reference, keys, values)
+               tracking.joint_valid, tracking.reference, prior_input(tracking, latents), keys, values)
     return {name: t.numpy() for name, t in zip(INPUTS, tensors)}
+
+
+def prior_input(tracking, latents: torch.Tensor) -> torch.Tensor:
+    """The ``prior`` input of the exported step: the tracking's prior, or zeros shaped like ``latents``
+    for a student without reprojection (its graph does not read them)."""
+    return tracking.prior if tracking.prior is not None else torch.zeros_like(latents)
 
 
 def median_ms(call, n: int = 30) -> float:

@@ -46,7 +46,7 @@ from genxr.components.worldmodel.service import (
     StudentWorldConfig,
 )
 from genxr.deploy.engines import Engine, make_engine
-from genxr.deploy.export import INPUTS
+from genxr.deploy.export import INPUTS, prior_input
 from genxr.deploy.onnx_cache import cached_onnx, check_onnx, content_hash
 from genxr.platform.messages import WorldFrame, WorldFrameRequest
 
@@ -129,8 +129,9 @@ class EngineChunkStep:
                 self.torch_steps += 1
             return self.student.step(latents, sigma, tracking, cache)
         tensors = (latents, sigma, tracking.head_pose, tracking.hand_positions, tracking.joint_valid,
-                   tracking.reference, torch.stack(cache.keys), torch.stack(cache.values))
-        outputs = self.engine.run({name: t.numpy() for name, t in zip(INPUTS, tensors)})
+                   tracking.reference, prior_input(tracking, latents), torch.stack(cache.keys), torch.stack(cache.values))
+        feeds = {name: t.numpy() for name, t in zip(INPUTS, tensors)}
+        outputs = self.engine.run({name: feeds[name] for name in self.engine.input_names})
         with self._count_lock:
             self.engine_steps += 1
         keys, values = torch.from_numpy(outputs["keys_out"]), torch.from_numpy(outputs["values_out"])

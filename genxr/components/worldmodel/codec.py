@@ -72,11 +72,21 @@ class FrameCodec(nn.Module):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents (B, C, h, w) -> images (B, 3, h p, w p) clamped to [0, 1]."""
-        b, _, h, w = latents.shape
+        return self._unpatch(self._linear(latents) + self.mean).clamp(0.0, 1.0)
+
+    def decode_change(self, latents: torch.Tensor) -> torch.Tensor:
+        """The pixel change (B, 3, h p, w p), unclamped, of a latent *difference* (B, C, h, w): the linear
+        part of :meth:`decode` (no mean), so ``decode(a) == decode(b) + decode_change(a - b)`` before clamping."""
+        return self._unpatch(self._linear(latents))
+
+    def _linear(self, latents: torch.Tensor) -> torch.Tensor:
+        return (latents.permute(0, 2, 3, 1) * self.scale) @ self.components
+
+    def _unpatch(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w = x.shape[:3]
         p = self.config.patch
-        x = (latents.permute(0, 2, 3, 1) * self.scale) @ self.components + self.mean
         x = x.reshape(b, h, w, 3, p, p).permute(0, 3, 1, 4, 2, 5)
-        return x.reshape(b, 3, h * p, w * p).clamp(0.0, 1.0)
+        return x.reshape(b, 3, h * p, w * p)
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor) -> None:
@@ -91,15 +101,3 @@ class FrameCodec(nn.Module):
         codes = (x - mean) @ components.T
         self.scale.copy_(codes.pow(2).mean().sqrt().float())
 
-
-def anchor_relative(latents: torch.Tensor) -> torch.Tensor:
-    """The diffusion models' data space: clip latents (B, F, C, h, w) whose first frame is the anchor
-    become the anchor (unchanged) followed by each later frame minus the anchor. A model that
-    predicts zeros for the later frames thus repeats the anchor, and training spends its steps
-    on what changes (head motion, hands, the button) rather than on re-drawing the room."""
-    return torch.cat([latents[:, :1], latents[:, 1:] - latents[:, :1]], 1)
-
-
-def from_anchor(deltas: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`anchor_relative` for generated frames: deltas (B, T, C, h, w) + anchor (B, 1, C, h, w)."""
-    return deltas + anchor

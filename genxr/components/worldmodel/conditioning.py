@@ -8,7 +8,9 @@ Inputs are a :class:`Tracking` of tensors per frame of a clip (B clips, F frames
 * ``hand_positions`` (B, F, 2, 26, 3): reported joints (left, right; OpenXR joint order), m;
 * ``joint_valid`` (B, F, 2, 26): 1 where the hand is active and the joint position valid;
   lost tracking is this mask going to 0 - positions there are ignored, never trusted;
-* ``reference`` (B, 7): the stream's reference pose (its first frame); ray maps are relative to it.
+* ``reference`` (B, 7): the stream's reference pose (its first frame); ray maps are relative to it;
+* ``prior`` (B, F, C, h, w) or None: latents of the anchor image reprojected to each frame's
+  head pose (:mod:`.reprojection`), filled in by :func:`.reprojection.attach_prior`.
 
 Paths (each switchable in :class:`ConditioningConfig`, for ablations):
 
@@ -49,6 +51,8 @@ class ConditioningConfig:
     use_camera: bool = True
     use_skeleton: bool = True
     use_joints: bool = True
+    reprojection: bool = True
+    plane_depth_m: float = 2.0
     vertical_fov_deg: float = 80.0
     rays_per_token: int = 4
     skeleton_resolution: int = 32
@@ -58,17 +62,22 @@ class ConditioningConfig:
 
 @dataclass
 class Tracking:
-    """Tensors of a clip's tracking (shapes in the module docstring)."""
+    """Tensors of a clip's tracking, and the geometric prior derived from it (shapes in the module docstring)."""
 
     head_pose: torch.Tensor
     hand_positions: torch.Tensor
     joint_valid: torch.Tensor
     reference: torch.Tensor
+    prior: torch.Tensor | None = None
 
     def frames(self, start: int, stop: int) -> Tracking:
         """Frames ``start:stop`` with the same reference."""
-        return Tracking(self.head_pose[:, start:stop], self.hand_positions[:, start:stop],
-                        self.joint_valid[:, start:stop], self.reference)
+        return self.select(slice(start, stop))
+
+    def select(self, index: slice | list[int]) -> Tracking:
+        """The frames ``index`` (a slice or a list of frame indices) with the same reference."""
+        return Tracking(self.head_pose[:, index], self.hand_positions[:, index], self.joint_valid[:, index],
+                        self.reference, None if self.prior is None else self.prior[:, index])
 
 
 def quaternion_matrix(q: torch.Tensor) -> torch.Tensor:

@@ -2,17 +2,17 @@
 student's own context or the ground truth's, and how its predicted change agrees with the
 true one.
 
-The models predict latents *relative to the anchor* (:func:`~.codec.anchor_relative`), so a
-student that predicts zero change repeats the (codec-encoded) anchor. :func:`change_agreement`
-compares the predicted change ``p`` with the true change ``t`` (both (T, C, h, w) latents,
-anchor subtracted):
+The models predict latents *relative to the prior* (the anchor reprojected to each frame's
+head pose, :func:`~.reprojection.prior_relative`), so a student that predicts zero change
+shows the prior. :func:`change_agreement` compares the predicted change ``p`` with the true
+change ``t`` (both (T, C, h, w) latents, prior subtracted):
 
 * ``cosine``: per frame, cos(p, t); 0 means the prediction carries no information about
   the change;
 * ``relative_error``: per frame, |p - t|^2 / |t|^2; above 1 the prediction is worse than
-  predicting no change at all;
+  predicting no change (the prior) at all;
 * ``best_shrink``: the factor a minimising |a p - t|^2 over all frames, <p, t> / <p, p>.
-  Near 0 the error-minimising output is the anchor itself.
+  Near 0 the error-minimising output is the prior itself.
 
 ``teacher_forced=True`` writes the codec latents of the true frames into the KV cache after
 each chunk instead of the student's own output: the gap between the two rollouts is the
@@ -35,6 +35,7 @@ from genxr.components.worldmodel.codec import FrameCodec
 from genxr.components.worldmodel.conditioning import tracking_from_arrays
 from genxr.components.worldmodel.data import images_of
 from genxr.components.worldmodel.dit import VideoDiT
+from genxr.components.worldmodel.reprojection import attach_prior, frames_from, prior_relative
 from genxr.components.worldmodel.stream import generate_chunk, write_anchor
 
 
@@ -60,15 +61,18 @@ class DiagnosisConfig:
 
 @torch.no_grad()
 def rollout_changes(student: VideoDiT, codec: FrameCodec, clip: dict[str, np.ndarray], config: DiagnosisConfig
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Predicted and true changes (T, C, h, w) for one clip (arrays of T + 1 frames, the first the
-    anchor), streamed chunk by chunk exactly as :class:`~.stream.WorldModelStream` does."""
+    anchor), streamed chunk by chunk exactly as :class:`~.stream.WorldModelStream` does, and the
+    prior's pixels (T, 3, H, W)."""
     if config.window_frames is not None:
         student = copy.deepcopy(student)
         student.config = replace(student.config, window_frames=config.window_frames)
     tracking = tracking_from_arrays(clip["head_pose"], clip["hand_positions"], clip["hand_flags"], clip["hand_active"])
-    latents = codec.encode(images_of(clip["rgb"]))[None]  # (1, T + 1, C, h, w)
-    anchor, true = latents[:, :1], latents[:, 1:] - latents[:, :1]
+    images = images_of(clip["rgb"])
+    tracking, prior_pixels = attach_prior(codec, images[:1], tracking, student.config.conditioning)
+    latents = prior_relative(codec.encode(images)[None], tracking.prior)  # (1, T + 1, C, h, w)
+    anchor, true = latents[:, :1], latents[:, 1:]
     frames, chunk = true.shape[1], student.config.chunk_frames
     generator = torch.Generator().manual_seed(config.seed)
     sigmas = fm.euler_sigmas(config.steps, config.sigma_shift)
@@ -84,7 +88,7 @@ def rollout_changes(student: VideoDiT, codec: FrameCodec, clip: dict[str, np.nda
             _, cache = student.step(true[:, start:stop], torch.zeros(1, stop - start), chunk_tracking, cache)
         else:
             cache = own_cache
-    return torch.cat(predicted, 1)[0], true[0]
+    return torch.cat(predicted, 1)[0], true[0], prior_pixels[0, 1:]
 
 
 def change_agreement(predicted: list[torch.Tensor], true: list[torch.Tensor]) -> dict[str, object]:
@@ -103,11 +107,10 @@ def diagnose(student: VideoDiT, codec: FrameCodec, clips: list[dict[str, np.ndar
     ``clips``; the codec reconstruction and the anchor repeated are scored on the same frames."""
     predicted, true, generated, truth, anchor_copy, codec_frames = [], [], [], [], [], []
     for clip in clips:
-        change, true_change = rollout_changes(student, codec, clip, config)
+        change, true_change, prior_pixels = rollout_changes(student, codec, clip, config)
         images = images_of(clip["rgb"])
-        anchor = codec.encode(images[:1])
         with torch.no_grad():
-            generated.append(codec.decode(change + anchor).permute(0, 2, 3, 1).numpy())
+            generated.append(frames_from(codec, change[None], prior_pixels[None])[0].permute(0, 2, 3, 1).numpy())
             codec_frames.append(codec.decode(codec.encode(images[1:])).permute(0, 2, 3, 1).numpy())
         predicted.append(change)
         true.append(true_change)

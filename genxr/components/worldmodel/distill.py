@@ -28,13 +28,13 @@ from tqdm import tqdm
 
 from genxr.components import flow_matching as fm
 from genxr.components.worldmodel.checkpoint import load_model
-from genxr.components.worldmodel.codec import anchor_relative
 from genxr.components.worldmodel.conditioning import Tracking
 from genxr.components.worldmodel.data import load_episodes
 from genxr.components.worldmodel.dit import VideoDiT
 from genxr.components.worldmodel.stream import generate_chunk, write_anchor
+from genxr.components.worldmodel.reprojection import attach_prior
 from genxr.components.worldmodel.teacher import sample_window, trajectory_sigmas
-from genxr.components.worldmodel.train import Preset, _Run, encode_clip, teacher_config
+from genxr.components.worldmodel.train import Preset, _Run, encode_clip, teacher_config, training_clip
 
 
 def student_config(preset: Preset):
@@ -53,19 +53,20 @@ def _anchored(tracking: Tracking, window: slice) -> Tracking:
 
 
 def ode_pairs(preset: Preset, teacher: VideoDiT, codec, episodes, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """``preset.ode_pairs`` teacher trajectories: anchor latents, tracking, states at the student levels, x0."""
+    """``preset.ode_pairs`` teacher trajectories: anchor latents, tracking and prior, states at the student levels, x0."""
     student_sigmas = fm.euler_sigmas(preset.student_steps, preset.sigma_shift)
     grid = trajectory_sigmas(preset.teacher_steps, student_sigmas)
     batches: dict[str, list[torch.Tensor]] = {}
     batch = 8
     for _ in tqdm(range(0, preset.ode_pairs, batch), desc="ode pairs", unit="batch"):
         images, tracking = episodes.batch(batch, preset.clip_frames, preset.data.frame_stride, rng, preset.data.max_gap)
-        latents = anchor_relative(encode_clip(codec, images))
+        latents, tracking = training_clip(codec, images, tracking, teacher.config)
         noise = torch.randn_like(latents[:, 1:])
         x0, states = sample_window(teacher, latents[:, :1], tracking, noise, grid, student_sigmas[:-1])
         for name, value in (("anchor", latents[:, :1]), ("states", torch.stack(states, 1)), ("x0", x0),
                             ("head_pose", tracking.head_pose), ("hand_positions", tracking.hand_positions),
-                            ("joint_valid", tracking.joint_valid), ("reference", tracking.reference)):
+                            ("joint_valid", tracking.joint_valid), ("reference", tracking.reference),
+                            ("prior", tracking.prior)):
             batches.setdefault(name, []).append(value)
     return {name: torch.cat(values)[: preset.ode_pairs] for name, values in batches.items()}
 
@@ -74,7 +75,7 @@ def ode_loss(student: VideoDiT, pairs: dict[str, torch.Tensor], index: torch.Ten
              generator: torch.Generator | None = None) -> torch.Tensor:
     """MSE between the student's x0 from a random student level and the teacher's x0, chunk by chunk."""
     tracking = Tracking(pairs["head_pose"][index], pairs["hand_positions"][index], pairs["joint_valid"][index],
-                        pairs["reference"][index])
+                        pairs["reference"][index], pairs["prior"][index])
     x0 = pairs["x0"][index]
     level = int(torch.randint(len(sigmas) - 1, (1,), generator=generator))
     states = pairs["states"][index, level]
@@ -189,6 +190,7 @@ def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0) -> 
             images, tracking = episodes.batch(recipe.batch, preset.clip_frames, preset.data.frame_stride, rng,
                                               preset.data.max_gap)
             anchor = encode_clip(codec, images[:, :1])
+            tracking, _ = attach_prior(codec, images[:, 0], tracking, student.config.conditioning)
             for _ in range(preset.critic_updates):
                 with torch.no_grad():
                     produced = self_forcing_rollout(student, anchor, tracking, frames, sigmas, generator)

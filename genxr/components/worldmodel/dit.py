@@ -1,7 +1,8 @@
 """Video diffusion transformer over latent clips: the teacher (bidirectional) and the student
 (chunk-causal, streaming with a KV cache) are this one model family.
 
-Tokens: a frame's latents (C, h, w) - with the encoded hand skeleton concatenated on
+Tokens: a frame's latents (C, h, w) - with the reprojected anchor's latents
+(``tracking.prior``, :mod:`.reprojection`) and the encoded hand skeleton concatenated on
 channels - are cut into ``patch`` x ``patch`` squares, N = (h / patch)^2 tokens per frame;
 a clip is (B, F, N, width). Each frame has its own flow-matching noise level ``sigma``
 (B, F) in [0, 1] (0 = clean context, 1 = pure noise), embedded with diffusers'
@@ -148,7 +149,8 @@ class VideoDiT(nn.Module):
         self.config = config
         grid = config.latent_size // config.patch
         self.condition = ConditionEncoder(config.conditioning, config.width, grid, config.latent_size)
-        token_in = (config.latent_channels + self.condition.extra_channels) * config.patch ** 2
+        prior = config.latent_channels if config.conditioning.reprojection else 0
+        token_in = (config.latent_channels + prior + self.condition.extra_channels) * config.patch ** 2
         self.embed = nn.Linear(token_in, config.width)
         self.position = nn.Parameter(torch.randn(grid * grid, config.width) * 0.02)
         self.time_proj = Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)
@@ -163,8 +165,17 @@ class VideoDiT(nn.Module):
 
     def _tokens(self, latents: torch.Tensor, sigma: torch.Tensor, tracking: Tracking) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
+        parts = [latents]
+        if c.conditioning.reprojection:
+            if tracking.prior is None or tracking.prior.shape != latents.shape:
+                got = None if tracking.prior is None else tuple(tracking.prior.shape)
+                raise ValueError(f"tracking.prior {got} must be the reprojected anchor's latents, shaped like the "
+                                 f"latents {tuple(latents.shape)} (see reprojection.attach_prior)")
+            parts.append(tracking.prior)
         skeleton = self.condition.skeleton_latents(tracking)
-        x = latents if skeleton is None else torch.cat([latents, skeleton], 2)
+        if skeleton is not None:
+            parts.append(skeleton)
+        x = torch.cat(parts, 2) if len(parts) > 1 else latents
         b, f, ch, h, w = x.shape
         p = c.patch
         x = x.reshape(b, f, ch, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4, 6).reshape(b, f, -1, ch * p * p)

@@ -7,8 +7,10 @@ student streams chunk by chunk (:class:`.stream.WorldModelStream`), the teachers
 windows anchored on the same frame (:func:`.teacher.teacher_rollout`). Reported: PSNR/SSIM
 per frame and their drift over the rollout, hand PSNR inside the ground-truth hand mask,
 IoU of the hand region, whether the button is lit when the simulator says it is, for the
-shipped student, its ODE-initialised stage, the hybrid and head-only teachers, and two
-references: the codec's reconstruction (the ceiling) and repeating the anchor (the floor).
+shipped student, its ODE-initialised stage, the hybrid and head-only teachers, and three
+references: the codec's reconstruction (the ceiling), repeating the anchor, and the anchor
+reprojected to each frame's reported head pose (:mod:`.reprojection`; what a model that
+predicts no correction shows).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import torch
 from genxr.components import flow_matching as fm
 from genxr.components.worldmodel import metrics
 from genxr.components.worldmodel.checkpoint import load_model, read_config
-from genxr.components.worldmodel.codec import from_anchor
-from genxr.components.worldmodel.conditioning import tracking_from_arrays
+from genxr.components.worldmodel.conditioning import ConditioningConfig, tracking_from_arrays
 from genxr.components.worldmodel.data import EVALUATION_FIELDS, images_of, load_episodes
+from genxr.components.worldmodel.reprojection import attach_prior, frames_from
 from genxr.components.worldmodel.stream import WorldModelStream
 from genxr.components.worldmodel.teacher import teacher_rollout
 
@@ -48,11 +50,6 @@ class EvalConfig:
     seed: int = 0
 
 
-def _decode(codec, latents: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return codec.decode(latents[0]).permute(0, 2, 3, 1).numpy()
-
-
 def rollout(models: dict, codec, clip: dict[str, np.ndarray], config: EvalConfig) -> dict[str, np.ndarray]:
     """Generated frames (T, H, W, 3) in [0, 1] of every model in ``models`` (plus the references) for one clip
     (arrays of T + 1 frames, the first the anchor)."""
@@ -60,8 +57,10 @@ def rollout(models: dict, codec, clip: dict[str, np.ndarray], config: EvalConfig
     truth = images_of(clip["rgb"])
     anchor = codec.encode(truth[:1])[:, None]
     frames = truth.shape[0] - 1
+    _, reprojected = attach_prior(codec, truth[:1], tracking.frames(1, frames + 1), ConditioningConfig())
     out = {"anchor_copy": np.repeat(clip["rgb"][:1].astype(np.float32) / 255.0, frames, 0),
-           "codec": codec.decode(codec.encode(truth[1:])).permute(0, 2, 3, 1).numpy()}
+           "codec": codec.decode(codec.encode(truth[1:])).permute(0, 2, 3, 1).numpy(),
+           "reprojection": reprojected[0].permute(0, 2, 3, 1).numpy()}
     for name, model in models.items():
         if model.config.causal:
             stream = WorldModelStream(model, codec, config.student_steps, config.sigma_shift, config.seed,
@@ -73,8 +72,10 @@ def rollout(models: dict, codec, clip: dict[str, np.ndarray], config: EvalConfig
         else:
             generator = torch.Generator().manual_seed(config.seed)
             sigmas = fm.euler_sigmas(config.teacher_steps, config.sigma_shift)
-            deltas = teacher_rollout(model, anchor, tracking, config.teacher_window, sigmas, generator)
-            out[name] = _decode(codec, from_anchor(deltas, anchor))
+            anchored, prior_pixels = attach_prior(codec, truth[:1], tracking, model.config.conditioning)
+            corrections = teacher_rollout(model, anchor, anchored, config.teacher_window, sigmas, generator)
+            with torch.no_grad():
+                out[name] = frames_from(codec, corrections, prior_pixels[:, 1:])[0].permute(0, 2, 3, 1).numpy()
     return out
 
 
@@ -137,7 +138,8 @@ def evaluate(checkpoints: dict[str, Path], codec_dir: Path, heldout: Path, confi
         "button_state_accuracy": get("student", "button_state_accuracy"),
         "button_balanced_accuracy": get("student", "button_balanced_accuracy"),
         "student_ode_psnr": get("student_ode", "psnr"), "codec_psnr": get("codec", "psnr"),
-        "anchor_copy_psnr": get("anchor_copy", "psnr"),
+        "anchor_copy_psnr": get("anchor_copy", "psnr"), "reprojection_psnr": get("reprojection", "psnr"),
+        "reprojection_ssim": get("reprojection", "ssim"),
         "rollouts": len(truth), "rollout_frames": config.rollout_frames,
         "lit_frames": int(lit_a.sum()), "frames": int(lit_a.size),
         "config": asdict(config), "per_model": per_model,

@@ -17,7 +17,7 @@ def drift_plot(per_model: dict[str, dict], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
     for name, values in per_model.items():
         curve = values["psnr_by_frame"]
-        axis.plot(np.arange(1, len(curve) + 1), curve, label=name, linestyle="--" if name in ("codec", "anchor_copy") else "-")
+        axis.plot(np.arange(1, len(curve) + 1), curve, label=name, linestyle="--" if name in ("codec", "anchor_copy", "reprojection") else "-")
     axis.set_xlabel("generated frame (30 Hz)")
     axis.set_ylabel("PSNR vs ground truth (dB)")
     axis.set_title("Held-out rollouts from tracking alone")

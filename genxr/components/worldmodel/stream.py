@@ -4,8 +4,9 @@ One :meth:`WorldModelStream.step` per chunk of ``chunk_frames`` model frames: th
 starts as noise, is denoised in ``steps`` Euler steps of the flow ODE (1-4; each a forward
 of the chunk's tokens against the KV cache, the cache left untouched), and the clean output
 is then run once more at noise level 0 to append its keys/values to the cache: ``steps + 1``
-forwards per chunk. Generated latents are relative to the anchor's
-(:func:`~.codec.anchor_relative`); the anchor is added back before decoding. The cache is plain tensors (:class:`~.dit.KVCache`) holding the anchor
+forwards per chunk. Generated latents are corrections to the anchor image reprojected to
+each frame's head pose (:mod:`.reprojection`); the decoded correction is added to the
+reprojected pixels. The cache is plain tensors (:class:`~.dit.KVCache`) holding the anchor
 frame (the ``sink``, the image the stream was reset with) and the newest ``window_frames``
 frames, so memory is bounded however long a session runs.
 
@@ -27,9 +28,10 @@ import numpy as np
 import torch
 
 from genxr.components import flow_matching as fm
-from genxr.components.worldmodel.codec import FrameCodec, from_anchor
+from genxr.components.worldmodel.codec import FrameCodec
 from genxr.components.worldmodel.conditioning import Tracking, tracking_from_messages
 from genxr.components.worldmodel.dit import KVCache, VideoDiT
+from genxr.components.worldmodel.reprojection import attach_prior, frames_from
 from genxr.platform.messages import TrackingFrame
 
 
@@ -90,31 +92,34 @@ class WorldModelStream:
         self.generator = torch.Generator().manual_seed(seed)
         self.cache: KVCache | None = None
         self.reference: torch.Tensor | None = None
-        self.anchor: torch.Tensor | None = None
+        self.anchor_image: torch.Tensor | None = None
         self.frames_generated = 0
 
     @property
     def chunk_frames(self) -> int:
         return self.student.config.chunk_frames
 
-    def _tracking(self, frames: list[TrackingFrame] | Tracking) -> Tracking:
+    def _tracking(self, frames: list[TrackingFrame] | Tracking) -> tuple[Tracking, torch.Tensor]:
+        """The frames' tracking against the stream's reference, with the prior attached, and the prior's pixels."""
         if isinstance(frames, Tracking):
-            return Tracking(frames.head_pose, frames.hand_positions, frames.joint_valid, self.reference)
-        return tracking_from_messages(list(frames), self.reference)
+            tracking = Tracking(frames.head_pose, frames.hand_positions, frames.joint_valid, self.reference)
+        else:
+            tracking = tracking_from_messages(list(frames), self.reference)
+        return attach_prior(self.codec, self.anchor_image, tracking, self.student.config.conditioning)
 
     @torch.no_grad()
     def reset(self, anchor_image: np.ndarray, anchor_tracking: TrackingFrame | Tracking) -> None:
         """Starts over from ``anchor_image`` (H, W, 3) uint8 seen at ``anchor_tracking`` (one frame)."""
         if isinstance(anchor_tracking, Tracking):
             self.reference = anchor_tracking.head_pose[:, 0].clone()
-            tracking = self._tracking(anchor_tracking)
+            anchor_tracking = anchor_tracking.frames(0, 1)
         else:
             head = anchor_tracking.head
             self.reference = torch.tensor([[*head.position, *head.orientation]], dtype=torch.float32)
-            tracking = self._tracking([anchor_tracking])
-        image = torch.from_numpy(np.array(anchor_image, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
-        latents = self.codec.encode(image)[:, None]
-        self.anchor = latents
+            anchor_tracking = [anchor_tracking]
+        self.anchor_image = torch.from_numpy(np.array(anchor_image, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
+        tracking, _ = self._tracking(anchor_tracking)
+        latents = self.codec.encode(self.anchor_image)[:, None]
         self.cache = write_anchor(self.student, latents, tracking)
         self.frames_generated = 0
 
@@ -123,12 +128,12 @@ class WorldModelStream:
         """Generates the next chunk: (f, H, W, 3) uint8, f = number of tracking frames given."""
         if self.cache is None:
             raise RuntimeError("call reset(anchor_image, anchor_tracking) before step()")
-        tracking = self._tracking(tracking_frames)
+        tracking, prior_pixels = self._tracking(tracking_frames)
         c = self.student.config
         f = tracking.head_pose.shape[1]
         shape = (1, f, c.latent_channels, c.latent_size, c.latent_size)
         noise = torch.randn(shape, generator=self.generator) * self.noise_scale
         x0, self.cache = generate_chunk(self.student, self.cache, tracking, self.sigmas, noise)
         self.frames_generated += f
-        images = self.codec.decode(from_anchor(x0, self.anchor)[0])
+        images = frames_from(self.codec, x0, prior_pixels)[0]
         return (images.permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()

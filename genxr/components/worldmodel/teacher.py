@@ -1,7 +1,7 @@
 """Many-step sampling with the bidirectional teacher: windows, trajectories and long rollouts.
 
-Latents of generated frames are relative to the anchor (:func:`.codec.anchor_relative`).
-The teacher denoises a window of frames after a clean anchor frame (noise level 0, the
+Latents of generated frames are corrections to the reprojected anchor
+(:func:`.reprojection.prior_relative`; ``tracking.prior`` must be attached). The teacher denoises a window of frames after a clean anchor frame (noise level 0, the
 observed image the stream starts from; the window may start any number of frames after
 it, as in training with ``max_gap``). Sampling integrates the flow ODE with
 :func:`genxr.components.flow_matching.euler_step` from noise level 1 to 0 over a grid
@@ -51,16 +51,14 @@ def sample_window(teacher: VideoDiT, anchor: torch.Tensor, tracking: Tracking, n
 def teacher_rollout(teacher: VideoDiT, anchor: torch.Tensor, tracking: Tracking, window: int, sigmas: torch.Tensor,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Latents (B, T, C, h, w) of the T frames after ``anchor`` ((B, 1, C, h, w); ``tracking`` has T + 1
-    frames, reference = anchor), generated ``window`` frames at a time, each window anchored on the
+    frames, reference = anchor, prior attached), generated ``window`` frames at a time, each window anchored on the
     observed frame (the teacher has no cache; windows further out use the anchor gap seen in training)."""
     total = tracking.head_pose.shape[1] - 1
     c = teacher.config
     out = []
     for start in range(0, total, window):
         stop = min(start + window, total)
-        frames = [0, *range(1 + start, 1 + stop)]
-        part = Tracking(tracking.head_pose[:, frames], tracking.hand_positions[:, frames], tracking.joint_valid[:, frames],
-                        tracking.reference)
+        part = tracking.select([0, *range(1 + start, 1 + stop)])
         noise = torch.randn(anchor.shape[0], stop - start, c.latent_channels, c.latent_size, c.latent_size,
                             generator=generator)
         x, _ = sample_window(teacher, anchor, part, noise, sigmas)

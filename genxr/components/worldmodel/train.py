@@ -35,15 +35,11 @@ from genxr.components.worldmodel.checkpoint import (
     save_model,
     save_train_state,
 )
-from genxr.components.worldmodel.codec import (
-    CODEC_PRESETS,
-    FrameCodec,
-    FrameCodecConfig,
-    anchor_relative,
-)
+from genxr.components.worldmodel.codec import CODEC_PRESETS, FrameCodec, FrameCodecConfig
 from genxr.components.worldmodel.conditioning import ConditioningConfig, Tracking
 from genxr.components.worldmodel.data import images_of, load_episodes
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT, VideoDiTConfig
+from genxr.components.worldmodel.reprojection import attach_prior, prior_relative
 
 
 @dataclass(frozen=True)
@@ -93,8 +89,8 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", DataRecipe(episodes=2, frames=48, heldout_episodes=1, max_gap=4), CODEC_PRESETS["tiny"],
                    DIT_PRESETS["tiny"], StageRecipe(6, 2, 1e-3, 3), StageRecipe(4, 2, 1e-3, 2),
                    StageRecipe(2, 2, 1e-4, 1), teacher_steps=4, ode_pairs=4, codec_frames=64),
-    "cpu": Preset("cpu", DataRecipe(), CODEC_PRESETS["cpu"], DIT_PRESETS["cpu"], StageRecipe(1000, 12, 6e-4, 100),
-                  StageRecipe(400, 12, 3e-4, 100), StageRecipe(150, 4, 2e-5, 50)),
+    "cpu": Preset("cpu", DataRecipe(), CODEC_PRESETS["cpu"], DIT_PRESETS["cpu"], StageRecipe(4000, 12, 6e-4, 100),
+                  StageRecipe(1000, 12, 3e-4, 100), StageRecipe(400, 4, 2e-5, 50)),
     "gpu": Preset("gpu", DataRecipe(episodes=2000, frames=360, heldout_episodes=45), CODEC_PRESETS["gpu"],
                   DIT_PRESETS["gpu"], StageRecipe(200_000, 64, 3e-4, 5000), StageRecipe(20_000, 64, 1e-4, 2000),
                   StageRecipe(5_000, 16, 2e-6, 500), ode_pairs=20_000, critic_updates=5, codec_frames=100_000),
@@ -208,6 +204,14 @@ def encode_clip(codec: FrameCodec, images: torch.Tensor) -> torch.Tensor:
     return latents.reshape(*images.shape[:2], *latents.shape[1:])
 
 
+def training_clip(codec: FrameCodec, images: torch.Tensor, tracking: Tracking, config: VideoDiTConfig
+                  ) -> tuple[torch.Tensor, Tracking]:
+    """Clips (B, F, 3, H, W) whose first frame is the anchor -> their latents in the models' data space
+    (:func:`.reprojection.prior_relative`) and ``tracking`` with the prior attached."""
+    tracking, _ = attach_prior(codec, images[:, 0], tracking, config.conditioning)
+    return prior_relative(encode_clip(codec, images), tracking.prior), tracking
+
+
 def context_sigma(batch: int, frames: int, context_frames: int, noise_max: float, generator=None) -> torch.Tensor:
     """(B, F) per-frame noise levels: context frames U(0, noise_max) (augmentation), targets one logit-normal level per clip."""
     sigma = fm.sample_noise_levels((batch, 1), generator).expand(batch, frames).clone()
@@ -241,7 +245,8 @@ def train_teacher(preset: Preset, train_dir: Path, out: Path, head_only: bool = 
         while run.step < recipe.steps:
             images, tracking = episodes.batch(recipe.batch, preset.clip_frames, preset.data.frame_stride, rng,
                                               preset.data.max_gap)
-            loss = teacher_loss(model, anchor_relative(encode_clip(codec, images)), tracking, preset.context_noise_max)
+            latents, tracking = training_clip(codec, images, tracking, model.config)
+            loss = teacher_loss(model, latents, tracking, preset.context_noise_max)
             run.update(loss)
             loss_value = 0.98 * loss_value + 0.02 * loss.item() if run.step > 1 else loss.item()
             bar.update(1)

@@ -6,7 +6,8 @@ per chunk, then decoding); timed: ``step`` calls only, after ``warmup_chunks`` c
 (the cache is full and rolling from then on). A chunk's latency is the wall time from its
 tracking frames going in to its decoded frames coming out (hand-to-frame compute latency).
 The teacher generates windows of 6 frames anchored on the observed frame with
-``teacher_steps`` Euler steps (:func:`teacher_rollout`), as in the evaluation. Frames per
+``teacher_steps`` Euler steps (:func:`teacher_rollout`), as in the evaluation. Both include
+reprojecting the anchor to each frame's head pose (:mod:`.reprojection`). Frames per
 second = frames returned / wall seconds, measured one after the other in the same process.
 """
 
@@ -21,7 +22,8 @@ from genxr.components import flow_matching as fm
 from genxr.components.sim.dataset import DatasetConfig, write_dataset
 from genxr.components.worldmodel.checkpoint import load_model, shipped
 from genxr.components.worldmodel.conditioning import tracking_from_arrays
-from genxr.components.worldmodel.data import load_episodes
+from genxr.components.worldmodel.data import images_of, load_episodes
+from genxr.components.worldmodel.reprojection import attach_prior, frames_from
 from genxr.components.worldmodel.stream import WorldModelStream
 from genxr.components.worldmodel.teacher import teacher_rollout
 
@@ -57,12 +59,15 @@ def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_step
                 stream.step(part)
                 if k >= warmup_chunks:
                     latencies.append(time.perf_counter() - started)
-            anchor = codec.encode(torch.from_numpy(clip["rgb"][:1]).permute(0, 3, 1, 2).float() / 255.0)[:, None]
+            anchor_image = images_of(clip["rgb"][:1])
+            anchor = codec.encode(anchor_image)[:, None]
             teacher_frames = 12
             sigmas = fm.euler_sigmas(teacher_steps, 3.0)
             started = time.perf_counter()
-            latents = teacher_rollout(teacher, anchor, tracking.frames(0, teacher_frames + 1), 6, sigmas)
-            codec.decode((latents + anchor)[0])
+            anchored, prior_pixels = attach_prior(codec, anchor_image, tracking.frames(0, teacher_frames + 1),
+                                                  teacher.config.conditioning)
+            corrections = teacher_rollout(teacher, anchor, anchored, 6, sigmas)
+            frames_from(codec, corrections, prior_pixels[:, 1:])
             teacher_seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(before)

@@ -46,3 +46,12 @@ def test_bad_configs_are_refused():
         FrameCodec(FrameCodecConfig(resolution=60))
     with pytest.raises(ValueError, match="latent_channels"):
         FrameCodec(FrameCodecConfig(latent_channels=500))
+
+
+def test_decode_change_is_the_linear_part_of_decode():
+    codec = FrameCodec(CODEC_PRESETS["tiny"])
+    codec.fit(torch.rand(32, 3, 64, 64, generator=torch.Generator().manual_seed(4)))
+    a, b = torch.randn(2, 8, 8, 8), torch.randn(2, 8, 8, 8)
+    assert torch.allclose(codec.decode_change(a) - codec.decode_change(b), codec.decode_change(a - b), atol=1e-5)
+    mean_image = codec.decode(torch.zeros(1, 8, 8, 8))  # the patch mean lies inside [0, 1]: no clamping
+    assert torch.allclose(codec.decode(a), (mean_image + codec.decode_change(a)).clamp(0, 1), atol=1e-5)

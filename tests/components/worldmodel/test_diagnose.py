@@ -14,6 +14,7 @@ from genxr.components.worldmodel.diagnose import (
     rollout_changes,
 )
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT
+from genxr.components.worldmodel.reprojection import frames_from
 from genxr.components.worldmodel.stream import WorldModelStream
 
 FRAMES = 6  # generated frames: 3 chunks of 2
@@ -45,11 +46,12 @@ def models() -> tuple[VideoDiT, FrameCodec]:
 def test_own_context_rollout_is_what_the_stream_generates(models):
     student, codec = models
     clip = _clip()
-    change, true = rollout_changes(student, codec, clip, DiagnosisConfig(noise_scale=0.0))
+    change, true, prior_pixels = rollout_changes(student, codec, clip, DiagnosisConfig(noise_scale=0.0))
     assert change.shape == true.shape == (FRAMES, 8, 8, 8)
-    anchor = codec.encode(images_of(clip["rgb"][:1]))
+    assert prior_pixels.shape == (FRAMES, 3, 64, 64)
     with torch.no_grad():
-        ours = (codec.decode(change + anchor).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+        ours = (frames_from(codec, change[None], prior_pixels[None])[0].permute(0, 2, 3, 1) * 255).round()
+    ours = ours.to(torch.uint8).numpy()
     stream = WorldModelStream(student, codec, steps=2, noise_scale=0.0)
     tracking = tracking_from_arrays(clip["head_pose"], clip["hand_positions"], clip["hand_flags"], clip["hand_active"])
     stream.reset(clip["rgb"][0], tracking.frames(0, 1))
@@ -59,12 +61,12 @@ def test_own_context_rollout_is_what_the_stream_generates(models):
 
 def test_teacher_forcing_changes_only_chunks_after_the_first(models):
     student, codec = models
-    own, true = rollout_changes(student, codec, _clip(), DiagnosisConfig())
-    forced, true_forced = rollout_changes(student, codec, _clip(), DiagnosisConfig(teacher_forced=True))
+    own, true, _ = rollout_changes(student, codec, _clip(), DiagnosisConfig())
+    forced, true_forced, _ = rollout_changes(student, codec, _clip(), DiagnosisConfig(teacher_forced=True))
     assert torch.equal(true, true_forced)
     assert torch.allclose(own[:2], forced[:2], atol=1e-6), "the first chunk sees only the anchor either way"
     assert not torch.allclose(own[2:], forced[2:], atol=1e-4), "later chunks see the truth instead of their own output"
-    shorter, _ = rollout_changes(student, codec, _clip(), DiagnosisConfig(window_frames=1))
+    shorter, _, _ = rollout_changes(student, codec, _clip(), DiagnosisConfig(window_frames=1))
     assert not torch.allclose(own[4:], shorter[4:], atol=1e-4) and student.config.window_frames == 2
 
 

@@ -23,7 +23,8 @@ def _inputs(frames: int, batch: int = 2):
     head[..., 0] += torch.linspace(0, 0.2, frames)
     hands = torch.randn(batch, frames, 2, 26, 3, generator=g) * 0.1 + torch.tensor([0.0, 1.5, -0.4])
     valid = (torch.rand(batch, frames, 2, 26, generator=g) > 0.2).float()
-    return latents, sigma, Tracking(head, hands, valid, head[:, 0].clone())
+    prior = torch.randn(batch, frames, 8, 8, 8, generator=g)
+    return latents, sigma, Tracking(head, hands, valid, head[:, 0].clone(), prior)
 
 
 def test_chunk_ids():
@@ -94,3 +95,26 @@ def test_a_cache_trimmed_to_its_sink_alone_keeps_only_the_sink():
     assert cache.frames == 1 and cache.keys[0].flatten().tolist() == [0.0, 1.0]
     kept = KVCache(keys, [k.clone() for k in keys], 5).trimmed(sink=1, window=2, tokens_per_frame=2)
     assert kept.keys[0].flatten().tolist() == [0.0, 1.0, 6.0, 7.0, 8.0, 9.0]
+
+
+def test_the_prior_is_an_input_and_must_match_the_latents():
+    model = _model(causal=False)
+    latents, sigma, tracking = _inputs(3)
+    with torch.no_grad():
+        out = model(latents, sigma, tracking)
+        moved = model(latents, sigma, replace(tracking, prior=tracking.prior + 1.0))
+    assert not torch.allclose(out, moved, atol=1e-4)
+    with pytest.raises(ValueError, match="tracking.prior None"):
+        model(latents, sigma, replace(tracking, prior=None))
+    with pytest.raises(ValueError, match="tracking.prior"):
+        model(latents, sigma, replace(tracking, prior=tracking.prior[:, :2]))
+
+
+def test_without_reprojection_the_model_has_no_prior_channels_and_ignores_it():
+    conditioning = replace(DIT_PRESETS["tiny"].conditioning, reprojection=False)
+    plain = _model(causal=False, conditioning=conditioning)
+    full = _model(causal=False)
+    assert plain.embed.in_features == full.embed.in_features - 8 * 2 * 2
+    latents, sigma, tracking = _inputs(3)
+    with torch.no_grad():
+        assert torch.equal(plain(latents, sigma, tracking), plain(latents, sigma, replace(tracking, prior=None)))

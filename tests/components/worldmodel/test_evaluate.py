@@ -13,7 +13,10 @@ def test_evaluation_reports_the_keys_and_writes_figures(tiny_run, tmp_path):
     for key in KEYS:
         assert isinstance(result[key], float), key
     assert result["rollouts"] == 1 and len(result["per_model"]["student"]["psnr_by_frame"]) == 8
-    assert result["codec_psnr"] > result["student_psnr"]  # the codec is the ceiling of an untrained model
+    # a barely trained student (zero-initialised output layer, noise 0) adds almost no correction: it shows the
+    # anchor reprojected to the tracked head, which the moving head makes better than the anchor repeated
+    assert abs(result["student_psnr"] - result["reprojection_psnr"]) < 0.5
+    assert result["reprojection_psnr"] > result["anchor_copy_psnr"] + 1.0
     for name in ("worldmodel_eval.json", "worldmodel_drift.png", "worldmodel_rollout.png", "worldmodel_side_by_side.mp4"):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "worldmodel_eval.json").read_text())["student_psnr"] == result["student_psnr"]

@@ -47,7 +47,7 @@ def test_stream_needs_a_causal_student_and_matching_codec():
 
 def test_generate_chunk_keeps_the_graph_of_one_step_only():
     student = _student()
-    tracking = _tracking(3)
+    tracking = replace(_tracking(3), prior=torch.randn(1, 3, 8, 8, 8))
     anchor = torch.randn(1, 1, 8, 8, 8)
     cache = write_anchor(student, anchor, tracking.frames(0, 1))
     sigmas = fm.euler_sigmas(2, 3.0)
@@ -83,8 +83,9 @@ def test_noise_scale_multiplies_the_starting_noise_of_each_chunk():
     produced = stream.step(_tracking(2))
     noise = torch.randn(1, 2, 8, 8, 8, generator=torch.Generator().manual_seed(3)) * 0.5
     with torch.no_grad():
-        x0, _ = generate_chunk(student, cache, stream._tracking(_tracking(2)), stream.sigmas, noise)
-        expected = codec.decode((x0 + stream.anchor)[0])
+        tracking, prior_pixels = stream._tracking(_tracking(2))
+        x0, _ = generate_chunk(student, cache, tracking, stream.sigmas, noise)
+        expected = (prior_pixels + codec.decode_change(x0[0])[None]).clamp(0.0, 1.0)[0]
     expected = (expected.permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()
     assert np.array_equal(produced, expected)
 
