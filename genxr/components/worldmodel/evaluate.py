@@ -155,8 +155,8 @@ def evaluate(checkpoints: dict[str, Path], codec_dir: Path, heldout: Path, confi
         )
 
         drift_plot(per_model, out / "worldmodel_drift.png")
-        rows = {"ground truth": truth_a[0]} | {name: generated[name][0] for name in ("student", "teacher",
-                                                                                     "teacher_head_only") if name in generated}
+        shown = ("reprojection", "student", "teacher", "teacher_head_only")
+        rows = {"ground truth": truth_a[0]} | {name: generated[name][0] for name in shown if name in generated}
         contact_sheet(rows, out / "worldmodel_rollout.png")
         side_by_side_video(rows, out / "worldmodel_side_by_side.mp4")
     return result
