@@ -3,17 +3,21 @@
 The student (:class:`~genxr.components.worldmodel.dit.VideoDiT`, chunk-causal) keeps a
 cache of the sink frame and the newest ``window_frames`` frames. Once the stream has
 generated that many frames the cache has a fixed size, and every later step has the same
-shapes: it is exported in that steady state. :class:`StudentChunkStep` takes the cache as
-two stacked tensors and returns the velocity and the updated (trimmed) cache:
+shapes: it is exported in that steady state. :class:`StudentChunkStep` is the stream's fused
+step (:func:`~genxr.components.worldmodel.stream.stream_chunk`): the previous chunk's clean
+output, written to the cache, and the next chunk's first denoising step in one forward. It
+takes the cache as two stacked tensors and returns the new chunk's velocity and the updated
+(trimmed) cache; f = chunk_frames, and the first f of the 2f frames are the clean chunk:
 
-    inputs   latents (1, f, C, h, w), sigma (1, f), head_pose (1, f, 7),
+    inputs   latents (1, 2f, C, h, w), sigma (1, 2f: 0 for the clean chunk), head_pose (1, 2f, 7),
              hand_positions, joint_valid (as :class:`~genxr.components.worldmodel.conditioning.Tracking`),
              reference (1, 7), prior (1, f, C, h, w: the reprojected anchor's latents,
              :mod:`~genxr.components.worldmodel.reprojection`, computed outside the graph),
              keys, values (L, 1, heads, T, head_dim)
     outputs  velocity (1, f, C, h, w), keys_out, values_out (same shapes as keys, values)
 
-The first chunks of a stream (cache still filling) run in torch. Export uses the
+The first chunks of a stream (cache still filling), and the second and later Euler steps of a
+chunk when the stream takes more than one, run in torch. Export uses the
 TorchScript-based exporter (``dynamo=False``): the dynamo exporter took minutes on this
 graph; both give the same ONNX Runtime result. :func:`export_student_step` also checks
 parity against eager torch over a multi-chunk rollout and records it beside the file.
@@ -40,7 +44,7 @@ OUTPUTS = ("velocity", "keys_out", "values_out")
 
 
 class StudentChunkStep(torch.nn.Module):
-    """One steady-state chunk step of the student (see module docstring)."""
+    """One steady-state fused step of the student: clean write + first denoising step (see module docstring)."""
 
     def __init__(self, student) -> None:
         super().__init__()
@@ -53,7 +57,7 @@ class StudentChunkStep(torch.nn.Module):
         config = self.student.config
         cache = KVCache(list(keys.unbind(0)), list(values.unbind(0)), config.sink_frames + config.window_frames)
         tracking = Tracking(head_pose, hand_positions, joint_valid, reference, prior)
-        velocity, grown = self.student.step(latents, sigma, tracking, cache)
+        velocity, grown = self.student.step(latents, sigma, tracking, cache, pending=config.chunk_frames)
         return velocity, torch.stack(grown.keys), torch.stack(grown.values)
 
 
@@ -80,7 +84,7 @@ def steady_state(seed: int = 1, chunks: int = 4, student=None) -> SteadyState:
         student, _ = load_model(CHECKPOINT_ROOT / "student")
     config = student.config
     stream = WorldModelStream(student, codec)
-    needed = 1 + (config.sink_frames + config.window_frames + chunks) * config.chunk_frames
+    needed = 1 + (config.sink_frames + config.window_frames + chunks + 1) * config.chunk_frames
     frames = [step.frame for step in ScriptedUser("look_around+press_button", seed=seed).steps(needed)]
     anchor = GroundTruthWorld(seed)(WorldFrameRequest(session_id="export", request_id=0, tracking=[frames[0]]))
     stream.reset(anchor.image, frames[0])
@@ -93,8 +97,12 @@ def steady_state(seed: int = 1, chunks: int = 4, student=None) -> SteadyState:
 
 
 def step_inputs(stream, tracking_frames, latents: torch.Tensor, sigma: float, keys, values) -> dict[str, np.ndarray]:
+    """Feeds of one fused step: ``tracking_frames`` and ``latents`` (1, 2f, ...) of the clean chunk then
+    the new one, which is at noise level ``sigma``."""
     tracking, _ = stream._tracking(tracking_frames)
-    tensors = (latents, torch.full(latents.shape[:2], sigma), tracking.head_pose, tracking.hand_positions,
+    f = latents.shape[1] // 2
+    levels = torch.cat([torch.zeros(1, f), torch.full((1, latents.shape[1] - f), sigma)], 1)
+    tensors = (latents, levels, tracking.head_pose, tracking.hand_positions,
                tracking.joint_valid, tracking.reference, prior_input(tracking, latents), keys, values)
     return {name: t.numpy() for name, t in zip(INPUTS, tensors)}
 
@@ -154,14 +162,15 @@ def export_step(out: str | Path, seed: int = 1, student=None) -> ExportedStep:
     from genxr.deploy.engines import OnnxRuntimeEngine, TorchEngine
 
     out = writable_output(out)
-    state = steady_state(seed, student=student)
+    state = steady_state(seed, chunks=5, student=student)
     stream = state.stream
+    pairs = [a + b for a, b in zip(state.chunks, state.chunks[1:])]  # fused steps: the clean chunk, then the new one
     module = StudentChunkStep(stream.student)
     config = stream.student.config
     generator = torch.Generator().manual_seed(seed)
-    shape = (1, config.chunk_frames, config.latent_channels, config.latent_size, config.latent_size)
+    shape = (1, 2 * config.chunk_frames, config.latent_channels, config.latent_size, config.latent_size)
     keys, values = torch.stack(stream.cache.keys), torch.stack(stream.cache.values)
-    example = step_inputs(stream, state.chunks[0], torch.randn(shape, generator=generator), 0.5, keys, values)
+    example = step_inputs(stream, pairs[0], torch.randn(shape, generator=generator), 0.5, keys, values)
     with torch.no_grad(), warnings.catch_warnings():
         # The trace is of the steady state by design (fixed cache size); the parity check below is the proof.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -170,7 +179,7 @@ def export_step(out: str | Path, seed: int = 1, student=None) -> ExportedStep:
                           input_names=list(INPUTS), output_names=list(OUTPUTS), dynamo=False)
     reference, exported = TorchEngine(module, INPUTS, OUTPUTS), OnnxRuntimeEngine(out, threads=1)
     errors, caches = [], {"torch": (keys.numpy(), values.numpy()), "onnxruntime": (keys.numpy(), values.numpy())}
-    for chunk in state.chunks:  # each engine carries its own cache forward: errors would compound
+    for chunk in pairs:  # each engine carries its own cache forward: errors would compound
         latents = torch.randn(shape, generator=generator)
         results = {}
         for name, engine in (("torch", reference), ("onnxruntime", exported)):
@@ -178,7 +187,7 @@ def export_step(out: str | Path, seed: int = 1, student=None) -> ExportedStep:
             results[name] = engine.run(step_inputs(stream, chunk, latents, 0.0, torch.from_numpy(k), torch.from_numpy(v)))
             caches[name] = (results[name]["keys_out"], results[name]["values_out"])
         errors.append(max(float(np.abs(results["torch"][n] - results["onnxruntime"][n]).max()) for n in OUTPUTS))
-    feeds = step_inputs(stream, state.chunks[0], torch.randn(shape, generator=generator), 0.5, keys, values)
+    feeds = step_inputs(stream, pairs[0], torch.randn(shape, generator=generator), 0.5, keys, values)
     return ExportedStep(out, reference, exported, feeds, {n: list(example[n].shape) for n in INPUTS}, errors)
 
 

@@ -10,9 +10,10 @@ to ONNX Runtime on the CPU says so).
 
 Which steps go to the engine (:class:`EngineChunkStep`): the exported step
 (:mod:`genxr.deploy.export`) is the steady state - the cache holds the sink frame and a
-full window, and a chunk of ``chunk_frames`` frames comes in. The anchor write and the
-first chunks of a stream (cache still filling) run in torch; every later forward - each
-Euler step of a chunk and the clean pass that appends it to the cache - runs in the engine,
+full window, and the previous chunk's clean output comes in with the next chunk's first
+denoising step (the stream's fused step). The anchor write, the first chunks of a stream
+(cache still filling) and, when a stream takes more than one Euler step, its later steps
+run in torch; with the default single step every steady-state forward runs in the engine,
 which carries the cache as two stacked tensors (L, 1, heads, T, head_dim).
 
 The ONNX file is exported once per student checkpoint into the cache folder
@@ -22,7 +23,7 @@ that does not load as ONNX, or whose inputs are not the step's, is re-exported w
 warning.
 
 Parity (``tests/deploy/test_world_engine.py``): ONNX Runtime against the torch stream over
-six steady-state chunks, each carrying its own cache forward: decoded frames differ by at
+four steady-state chunks, each carrying its own cache forward: decoded frames differ by at
 most 1 of 255 per pixel (fp32 step error ~2e-6, see ``docs/deploy.md``).
 """
 
@@ -103,10 +104,10 @@ def describe_engine(engine: Engine | None) -> str:
 
 class EngineChunkStep:
     """Stands in for the student (:class:`VideoDiT`) inside a ``WorldModelStream``: the
-    steady-state step runs in ``engine``, every other one in torch (see module docstring).
+    steady-state fused step (clean write + first denoising step) runs in ``engine``, every other
+    one in torch (see module docstring).
 
-    ``step(latents (1, f, C, h, w), sigma (1, f), tracking, cache) -> (velocity, cache)`` as
-    :meth:`VideoDiT.step`; ``engine_steps`` / ``torch_steps`` count where the forwards ran."""
+    ``step(latents, sigma, tracking, cache, pending) -> (velocity, cache)`` as :meth:`VideoDiT.step`; ``engine_steps`` / ``torch_steps`` count where the forwards ran."""
 
     def __init__(self, student: VideoDiT, engine: Engine) -> None:
         self.student = student.eval()
@@ -120,14 +121,15 @@ class EngineChunkStep:
     def eval(self) -> EngineChunkStep:
         return self
 
-    def step(self, latents: torch.Tensor, sigma: torch.Tensor, tracking: Tracking, cache: KVCache | None
-             ) -> tuple[torch.Tensor, KVCache]:
+    def step(self, latents: torch.Tensor, sigma: torch.Tensor, tracking: Tracking, cache: KVCache | None,
+             pending: int = 0) -> tuple[torch.Tensor, KVCache]:
+        f = self.config.chunk_frames
         steady = (cache is not None and cache.frames == self.full_frames and latents.shape[0] == 1
-                  and latents.shape[1] == self.config.chunk_frames)
+                  and pending == f and latents.shape[1] == 2 * f)
         if not steady:
             with self._count_lock:
                 self.torch_steps += 1
-            return self.student.step(latents, sigma, tracking, cache)
+            return self.student.step(latents, sigma, tracking, cache, pending)
         tensors = (latents, sigma, tracking.head_pose, tracking.hand_positions, tracking.joint_valid,
                    tracking.reference, prior_input(tracking, latents), torch.stack(cache.keys), torch.stack(cache.values))
         feeds = {name: t.numpy() for name, t in zip(INPUTS, tensors)}

@@ -48,8 +48,10 @@ def test_world_model_folds_with_its_input_embedding_left_whole():
     model = dit.VideoDiT(config).eval()
     pose = torch.zeros(1, 2, 7)
     pose[..., 6] = 1
-    tracking = conditioning.Tracking(pose, torch.randn(1, 2, 2, 26, 3) * 0.1, torch.ones(1, 2, 2, 26), pose[:, 0])
-    inputs = (torch.randn(1, 2, config.latent_channels, config.latent_size, config.latent_size), torch.rand(1, 2), tracking)
+    shape = (1, 2, config.latent_channels, config.latent_size, config.latent_size)
+    tracking = conditioning.Tracking(pose, torch.randn(1, 2, 2, 26, 3) * 0.1, torch.ones(1, 2, 2, 26), pose[:, 0],
+                                     torch.randn(shape))
+    inputs = (torch.randn(shape), torch.rand(1, 2), tracking)
     with pytest.raises(CompressionError, match="no longer runs"):
         fold(model, inputs, 0.5)
     folded, report = fold(model, inputs, 0.5, ignored_layers=[model.embed])

@@ -74,6 +74,13 @@ class Tracking:
         """Frames ``start:stop`` with the same reference."""
         return self.select(slice(start, stop))
 
+    def then(self, later: Tracking) -> Tracking:
+        """These frames followed by ``later``'s (same reference; the prior is kept only if both have one)."""
+        prior = None if self.prior is None or later.prior is None else torch.cat([self.prior, later.prior], 1)
+        return Tracking(torch.cat([self.head_pose, later.head_pose], 1),
+                        torch.cat([self.hand_positions, later.hand_positions], 1),
+                        torch.cat([self.joint_valid, later.joint_valid], 1), self.reference, prior)
+
     def select(self, index: slice | list[int]) -> Tracking:
         """The frames ``index`` (a slice or a list of frame indices) with the same reference."""
         return Tracking(self.head_pose[:, index], self.hand_positions[:, index], self.joint_valid[:, index],

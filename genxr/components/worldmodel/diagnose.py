@@ -43,7 +43,7 @@ from genxr.components.worldmodel.stream import generate_chunk, write_anchor
 class DiagnosisConfig:
     """Inference settings of a diagnostic rollout (see the module docstring)."""
 
-    steps: int = 2
+    steps: int = 1
     sigma_shift: float = 3.0
     noise_scale: float = 0.0
     teacher_forced: bool = False

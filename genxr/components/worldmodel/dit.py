@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from diffusers.models.attention import FeedForward
 from diffusers.models.embeddings import (
@@ -214,23 +215,52 @@ class VideoDiT(nn.Module):
             x, _, _ = block(x, emb, rope, rope, mask)
         return self._output(x, emb)
 
-    def step(self, latents: torch.Tensor, sigma: torch.Tensor, tracking: Tracking, cache: KVCache | None
-             ) -> tuple[torch.Tensor, KVCache]:
+    def step(self, latents: torch.Tensor, sigma: torch.Tensor, tracking: Tracking, cache: KVCache | None,
+             pending: int = 0) -> tuple[torch.Tensor, KVCache]:
         """Streaming: one chunk ``latents`` (B, f, C, h, w) at ``sigma`` (B, f) attends to ``cache`` and
         bidirectionally to itself. Returns the velocity and the cache with this chunk appended, trimmed
-        to the sink + window frames (pass the old cache again to discard the append)."""
+        to the sink + window frames (pass the old cache again to discard the append).
+
+        ``pending`` > 0 fuses two calls into one forward: the first ``pending`` frames are the previous
+        chunk's clean output (sigma 0) to be written to the cache, the rest the next chunk's first
+        denoising step. The result equals ``step`` on the clean frames followed by ``step`` of the rest
+        against the cache that returned (checked by a test): the clean frames see the cache as it was,
+        the new frames see it as the trimmed one would be - the oldest window frames masked out and the
+        sink attended through a copy rotated to the position it would hold. Returns the velocity of the
+        new frames only and the cache with only the clean frames appended."""
         c = self.config
+        n = c.tokens_per_frame
+        head_dim = c.width // c.heads
         x, emb = self._tokens(latents, sigma, tracking)
         cached = 0 if cache is None else cache.frames
         f = latents.shape[1]
-        head_dim = c.width // c.heads
-        rope_q = rotary(torch.arange(cached, cached + f), c.tokens_per_frame, head_dim)
-        rope_k = rotary(torch.arange(cached + f), c.tokens_per_frame, head_dim)
+        if not 0 <= pending < f:
+            raise ValueError(f"pending {pending} must be in [0, {f}) frames of the {f} given")
+        grown = cached + pending
+        dropped = grown - min(grown, c.sink_frames + c.window_frames) if pending else 0
+        sink = c.sink_frames if dropped else 0  # frames of the sink copy the new frames attend to instead
+        key_positions = torch.cat([torch.arange(dropped, dropped + sink), torch.arange(cached + f)])
+        rope_q = rotary(torch.arange(cached, cached + f), n, head_dim)
+        rope_k = rotary(key_positions, n, head_dim)
+        mask = None
+        if pending:  # built in numpy: a constant of the exported graph (ONNX Runtime has no boolean Where)
+            frame_of_key = np.concatenate([np.full(sink, -1), np.arange(cached + f)])  # -1: the sink copy
+            clean_sees = (frame_of_key >= 0) & (frame_of_key < grown)
+            new_sees = ~((frame_of_key >= 0) & (frame_of_key < c.sink_frames + dropped)) if dropped else \
+                np.ones_like(clean_sees)
+            sees = np.where((np.arange(f) >= pending)[:, None], new_sees[None, :], clean_sees[None, :])
+            mask = torch.from_numpy(np.repeat(np.repeat(sees, n, 0), n, 1))
         keys, values = [], []
         for index, block in enumerate(self.blocks):
             past = None if cache is None else (cache.keys[index], cache.values[index])
-            x, k, v = block(x, emb, rope_q, rope_k, None, past)
+            attended = past
+            if past is not None and sink:
+                attended = tuple(torch.cat([t[:, :, : sink * n], t], 2) for t in past)
+            x, k, v = block(x, emb, rope_q, rope_k, mask, attended)
+            if pending:
+                k, v = k[:, :, : pending * n], v[:, :, : pending * n]
             keys.append(k if past is None else torch.cat([past[0], k], 2))
             values.append(v if past is None else torch.cat([past[1], v], 2))
-        grown = KVCache(keys, values, cached + f)
-        return self._output(x, emb), grown.trimmed(c.sink_frames, c.window_frames, c.tokens_per_frame)
+        grown_cache = KVCache(keys, values, cached + (pending or f))
+        return (self._output(x[:, pending:], emb[:, pending:]),
+                grown_cache.trimmed(c.sink_frames, c.window_frames, c.tokens_per_frame))

@@ -43,7 +43,7 @@ class EvalConfig:
     starts: tuple[int, ...] = (0, 165)
     episodes: int | None = None
     teacher_steps: int = 32
-    student_steps: int = 2
+    student_steps: int = 1
     sigma_shift: float = 3.0
     student_noise_scale: float = 0.0
     teacher_window: int = 6

@@ -34,6 +34,7 @@ bilinear rounding (tested).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -44,11 +45,14 @@ from genxr.components.worldmodel.codec import FrameCodec
 from genxr.components.worldmodel.conditioning import ConditioningConfig, Tracking, quaternion_matrix
 
 
-def intrinsics(resolution: int, vertical_fov_deg: float) -> torch.Tensor:
-    """(3, 3) matrix P taking a camera-frame direction (x, y, z) to homogeneous pixels (u, v, 1) * (-z)."""
+@functools.lru_cache(maxsize=8)
+def intrinsics(resolution: int, vertical_fov_deg: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, 3) matrix P taking a camera-frame direction (x, y, z) to homogeneous pixels (u, v, 1) * (-z),
+    and its inverse (float64; cached, a stream asks for the same camera every chunk)."""
     f = (resolution / 2) / math.tan(math.radians(vertical_fov_deg) / 2)
     c = resolution / 2
-    return torch.tensor([[f, 0.0, -c], [0.0, -f, -c], [0.0, 0.0, -1.0]], dtype=torch.float64)
+    p = torch.tensor([[f, 0.0, -c], [0.0, -f, -c], [0.0, 0.0, -1.0]], dtype=torch.float64)
+    return p, torch.linalg.inv(p)
 
 
 def plane_homographies(reference: torch.Tensor, head_pose: torch.Tensor, resolution: int, vertical_fov_deg: float,
@@ -64,8 +68,8 @@ def plane_homographies(reference: torch.Tensor, head_pose: torch.Tensor, resolut
     normal = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64)
     inverse_depth = 0.0 if math.isinf(plane_depth_m) else 1.0 / plane_depth_m
     h = relative + offset[..., :, None] * normal * inverse_depth
-    p = intrinsics(resolution, vertical_fov_deg)
-    return (p @ h @ torch.linalg.inv(p)).float()
+    p, p_inverse = intrinsics(resolution, vertical_fov_deg)
+    return (p @ h @ p_inverse).float()
 
 
 def reproject(images: torch.Tensor, homographies: torch.Tensor) -> torch.Tensor:

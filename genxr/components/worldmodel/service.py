@@ -43,7 +43,7 @@ class StudentWorldConfig:
     frame_period_ns: int = 33_333_333
     teleport_m: float = 0.5
     max_gap_s: float = 1.0
-    steps: int = 2
+    steps: int = 1
     sigma_shift: float = 3.0
     noise_scale: float = 0.0
     history_frames: int = 32

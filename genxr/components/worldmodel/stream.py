@@ -3,8 +3,10 @@
 One :meth:`WorldModelStream.step` per chunk of ``chunk_frames`` model frames: the chunk
 starts as noise, is denoised in ``steps`` Euler steps of the flow ODE (1-4; each a forward
 of the chunk's tokens against the KV cache, the cache left untouched), and the clean output
-is then run once more at noise level 0 to append its keys/values to the cache: ``steps + 1``
-forwards per chunk. Generated latents are corrections to the anchor image reprojected to
+is run once more at noise level 0 to append its keys/values to the cache. That cache write
+happens in the same forward as the *next* chunk's first step (:func:`stream_chunk`; the
+result is the same as writing it first, tested), so a chunk costs ``steps`` forwards, not
+``steps + 1``. Generated latents are corrections to the anchor image reprojected to
 each frame's head pose (:mod:`.reprojection`); the decoded correction is added to the
 reprojected pixels. The cache is plain tensors (:class:`~.dit.KVCache`) holding the anchor
 frame (the ``sink``, the image the stream was reset with) and the newest ``window_frames``
@@ -19,8 +21,9 @@ change, so sampled noise only added error (+0.4 dB for scale 0; frame 1: 24.8 vs
 and it stays the default: against one ground truth the conditional mean minimises the
 expected squared error.
 
-:func:`generate_chunk` is the same procedure for a batch, with the option of keeping the
-autograd graph of one chosen step (Self-Forcing training, :mod:`.distill`).
+:func:`generate_chunk` is the same procedure with the write right after the chunk, for a
+batch, with the option of keeping the autograd graph of one chosen step (Self-Forcing
+training, :mod:`.distill`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,31 @@ def generate_chunk(model: VideoDiT, cache: KVCache, tracking: Tracking, sigmas: 
     return x0, cache
 
 
+def stream_chunk(model: VideoDiT, cache: KVCache, pending: tuple[torch.Tensor, Tracking] | None, tracking: Tracking,
+                 sigmas: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
+    """:func:`generate_chunk` for streaming, one forward fewer: the previous chunk's clean output
+    ``pending`` (latents (B, p, C, h, w) and their tracking) is written to the cache in the same
+    forward as this chunk's first denoising step (:meth:`VideoDiT.step` with ``pending``), which
+    gives the same result as writing it first. Returns this chunk's clean latents (the caller's next
+    ``pending``) and the cache with ``pending`` written: ``steps`` forwards per chunk, not ``steps + 1``."""
+    x = noise
+    b, f = noise.shape[:2]
+    for index in range(len(sigmas) - 1):
+        s, s_next = float(sigmas[index]), float(sigmas[index + 1])
+        sigma = torch.full((b, f), s)
+        if index == 0 and pending is not None:
+            clean, clean_tracking = pending
+            p = clean.shape[1]
+            velocity, cache = model.step(torch.cat([clean, x], 1), torch.cat([torch.zeros(b, p), sigma], 1),
+                                         clean_tracking.then(tracking), cache, pending=p)
+        else:
+            velocity, _ = model.step(x, sigma, tracking, cache)
+        x0 = fm.predict_x0(x, velocity, sigma)
+        if index < len(sigmas) - 2:
+            x = fm.euler_step(x, velocity, s, s_next)
+    return x0, cache
+
+
 def write_anchor(model: VideoDiT, latents: torch.Tensor, tracking: Tracking) -> KVCache:
     """The cache of the anchor frame(s) (B, a, C, h, w), clean, as the stream's first entries."""
     with torch.no_grad():
@@ -78,7 +106,7 @@ class WorldModelStream:
     (see the module docstring for why the default is 0).
     """
 
-    def __init__(self, student: VideoDiT, codec: FrameCodec, steps: int = 2, shift: float = 3.0, seed: int = 0,
+    def __init__(self, student: VideoDiT, codec: FrameCodec, steps: int = 1, shift: float = 3.0, seed: int = 0,
                  noise_scale: float = 0.0) -> None:
         if not 0.0 <= noise_scale <= 1.0:
             raise ValueError(f"noise_scale {noise_scale!r} must be in [0, 1] (1 = trained noise, 0 = deterministic)")
@@ -92,6 +120,7 @@ class WorldModelStream:
         self.noise_scale = noise_scale
         self.generator = torch.Generator().manual_seed(seed)
         self.cache: KVCache | None = None
+        self.pending: tuple[torch.Tensor, Tracking] | None = None
         self.reference: torch.Tensor | None = None
         self.anchor_image: torch.Tensor | None = None
         self.frames_generated = 0
@@ -122,6 +151,7 @@ class WorldModelStream:
         tracking, _ = self._tracking(anchor_tracking)
         latents = self.codec.encode(self.anchor_image)[:, None]
         self.cache = write_anchor(self.student, latents, tracking)
+        self.pending = None
         self.frames_generated = 0
 
     @torch.no_grad()
@@ -134,7 +164,8 @@ class WorldModelStream:
         f = tracking.head_pose.shape[1]
         shape = (1, f, c.latent_channels, c.latent_size, c.latent_size)
         noise = torch.randn(shape, generator=self.generator) * self.noise_scale
-        x0, self.cache = generate_chunk(self.student, self.cache, tracking, self.sigmas, noise)
+        x0, self.cache = stream_chunk(self.student, self.cache, self.pending, tracking, self.sigmas, noise)
+        self.pending = (x0, tracking)
         self.frames_generated += f
         images = frames_from(self.codec, x0, prior_pixels)[0]
         return (images.permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()

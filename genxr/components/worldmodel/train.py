@@ -78,7 +78,7 @@ class Preset:
     context_noise_max: float = 0.1
     ema_decay: float = 0.995
     teacher_steps: int = 32
-    student_steps: int = 2
+    student_steps: int = 1
     sigma_shift: float = 3.0
     ode_pairs: int = 256
     critic_updates: int = 2

@@ -28,7 +28,7 @@ from genxr.components.worldmodel.stream import WorldModelStream
 from genxr.components.worldmodel.teacher import teacher_rollout
 
 
-def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_steps: int = 32, student_steps: int = 2,
+def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_steps: int = 32, student_steps: int = 1,
         data_dir=None) -> dict:
     """The benchmark's JSON-able result (keys in the module docstring and docs/worldmodel.md)."""
     import tempfile

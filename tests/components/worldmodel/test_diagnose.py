@@ -43,16 +43,18 @@ def models() -> tuple[VideoDiT, FrameCodec]:
     return student, codec
 
 
-def test_own_context_rollout_is_what_the_stream_generates(models):
+@pytest.mark.parametrize("steps", [1, 2])
+def test_own_context_rollout_is_what_the_stream_generates(models, steps):
+    # the diagnosis writes each chunk to the cache right after it, the stream in the next chunk's first forward
     student, codec = models
     clip = _clip()
-    change, true, prior_pixels = rollout_changes(student, codec, clip, DiagnosisConfig(noise_scale=0.0))
+    change, true, prior_pixels = rollout_changes(student, codec, clip, DiagnosisConfig(steps=steps, noise_scale=0.0))
     assert change.shape == true.shape == (FRAMES, 8, 8, 8)
     assert prior_pixels.shape == (FRAMES, 3, 64, 64)
     with torch.no_grad():
         ours = (frames_from(codec, change[None], prior_pixels[None])[0].permute(0, 2, 3, 1) * 255).round()
     ours = ours.to(torch.uint8).numpy()
-    stream = WorldModelStream(student, codec, steps=2, noise_scale=0.0)
+    stream = WorldModelStream(student, codec, steps=steps, noise_scale=0.0)
     tracking = tracking_from_arrays(clip["head_pose"], clip["hand_positions"], clip["hand_flags"], clip["hand_active"])
     stream.reset(clip["rgb"][0], tracking.frames(0, 1))
     streamed = np.concatenate([stream.step(tracking.frames(1 + s, 3 + s)) for s in range(0, FRAMES, 2)])

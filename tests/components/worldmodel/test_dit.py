@@ -118,3 +118,32 @@ def test_without_reprojection_the_model_has_no_prior_channels_and_ignores_it():
     latents, sigma, tracking = _inputs(3)
     with torch.no_grad():
         assert torch.equal(plain(latents, sigma, tracking), plain(latents, sigma, replace(tracking, prior=None)))
+
+
+@pytest.mark.parametrize("window", [2, 4, 6])
+def test_a_fused_clean_write_and_denoising_step_equals_the_two_calls(window):
+    model = _model(causal=True, sink_frames=1, window_frames=window)
+    latents, sigma, tracking = _inputs(11, batch=1)
+    clean_sigma = torch.zeros(1, 2)
+    with torch.no_grad():
+        _, cache = model.step(latents[:, :1], torch.zeros(1, 1), tracking.frames(0, 1), None)
+        _, cache = model.step(latents[:, 1:3], clean_sigma, tracking.frames(1, 3), cache)
+        for start in (3, 5, 7, 9):  # the cache fills, then rolls: every trimming case is reached
+            clean, new = slice(start - 2, start), slice(start, start + 2)
+            _, written = model.step(latents[:, clean], clean_sigma, tracking.frames(clean.start, clean.stop), cache)
+            expected, _ = model.step(latents[:, new], sigma[:, new], tracking.frames(new.start, new.stop), written)
+            both = slice(clean.start, new.stop)
+            fused, fused_cache = model.step(latents[:, both], torch.cat([clean_sigma, sigma[:, new]], 1),
+                                            tracking.frames(both.start, both.stop), cache, pending=2)
+            assert torch.allclose(fused, expected, atol=1e-5), start
+            assert fused_cache.frames == written.frames
+            assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fused_cache.keys, written.keys))
+            assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fused_cache.values, written.values))
+            cache = written
+
+
+def test_pending_must_leave_frames_to_denoise():
+    model = _model(causal=True)
+    latents, sigma, tracking = _inputs(2, batch=1)
+    with pytest.raises(ValueError, match="pending 2"):
+        model.step(latents, sigma, tracking, None, pending=2)
