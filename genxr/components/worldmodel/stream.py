@@ -39,6 +39,31 @@ from genxr.components.worldmodel.reprojection import attach_prior, frames_from
 from genxr.platform.messages import TrackingFrame
 
 
+def _denoise(model: VideoDiT, cache: KVCache, tracking: Tracking, sigmas: torch.Tensor, noise: torch.Tensor,
+             grad_step: int | None = None, pending: tuple[torch.Tensor, Tracking] | None = None
+             ) -> tuple[torch.Tensor, KVCache]:
+    """The Euler loop of one chunk: clean latents and ``cache``, with ``pending`` (the previous chunk's
+    clean latents (B, p, C, h, w) and their tracking) written in the first forward if given."""
+    x = noise
+    b, f = noise.shape[:2]
+    last = len(sigmas) - 2 if grad_step is None else grad_step
+    for index in range(last + 1):
+        s, s_next = float(sigmas[index]), float(sigmas[index + 1])
+        sigma = torch.full((b, f), s)
+        with torch.set_grad_enabled(grad_step is not None and index == grad_step and torch.is_grad_enabled()):
+            if index == 0 and pending is not None:
+                clean, clean_tracking = pending
+                p = clean.shape[1]
+                velocity, cache = model.step(torch.cat([clean, x], 1), torch.cat([torch.zeros(b, p), sigma], 1),
+                                             clean_tracking.then(tracking), cache, pending=p)
+            else:
+                velocity, _ = model.step(x, sigma, tracking, cache)
+            x0 = fm.predict_x0(x, velocity, sigma)
+        if index < last:
+            x = fm.euler_step(x, velocity, s, s_next).detach()
+    return x0, cache
+
+
 def generate_chunk(model: VideoDiT, cache: KVCache, tracking: Tracking, sigmas: torch.Tensor, noise: torch.Tensor,
                    grad_step: int | None = None) -> tuple[torch.Tensor, KVCache]:
     """Denoises one chunk (B, f, C, h, w) from ``noise`` along ``sigmas`` (steps + 1, from 1 to 0)
@@ -47,19 +72,9 @@ def generate_chunk(model: VideoDiT, cache: KVCache, tracking: Tracking, sigmas: 
     ``grad_step`` (Self-Forcing): stop at that step index, keeping its graph, and return its x0
     prediction as the chunk's output; every other forward runs without gradient, the cache
     write included (on the detached output)."""
-    x = noise
-    b, f = noise.shape[:2]
-    last = len(sigmas) - 2 if grad_step is None else grad_step
-    for index in range(last + 1):
-        s, s_next = float(sigmas[index]), float(sigmas[index + 1])
-        sigma = torch.full((b, f), s)
-        with torch.set_grad_enabled(grad_step is not None and index == grad_step and torch.is_grad_enabled()):
-            velocity, _ = model.step(x, sigma, tracking, cache)
-            x0 = fm.predict_x0(x, velocity, sigma)
-        if index < last:
-            x = fm.euler_step(x, velocity, s, s_next).detach()
+    x0, cache = _denoise(model, cache, tracking, sigmas, noise, grad_step)
     with torch.no_grad():
-        _, cache = model.step(x0.detach(), torch.zeros(b, f), tracking, cache)
+        _, cache = model.step(x0.detach(), torch.zeros(x0.shape[:2]), tracking, cache)
     return x0, cache
 
 
@@ -70,22 +85,7 @@ def stream_chunk(model: VideoDiT, cache: KVCache, pending: tuple[torch.Tensor, T
     forward as this chunk's first denoising step (:meth:`VideoDiT.step` with ``pending``), which
     gives the same result as writing it first. Returns this chunk's clean latents (the caller's next
     ``pending``) and the cache with ``pending`` written: ``steps`` forwards per chunk, not ``steps + 1``."""
-    x = noise
-    b, f = noise.shape[:2]
-    for index in range(len(sigmas) - 1):
-        s, s_next = float(sigmas[index]), float(sigmas[index + 1])
-        sigma = torch.full((b, f), s)
-        if index == 0 and pending is not None:
-            clean, clean_tracking = pending
-            p = clean.shape[1]
-            velocity, cache = model.step(torch.cat([clean, x], 1), torch.cat([torch.zeros(b, p), sigma], 1),
-                                         clean_tracking.then(tracking), cache, pending=p)
-        else:
-            velocity, _ = model.step(x, sigma, tracking, cache)
-        x0 = fm.predict_x0(x, velocity, sigma)
-        if index < len(sigmas) - 2:
-            x = fm.euler_step(x, velocity, s, s_next)
-    return x0, cache
+    return _denoise(model, cache, tracking, sigmas, noise, pending=pending)
 
 
 def write_anchor(model: VideoDiT, latents: torch.Tensor, tracking: Tracking) -> KVCache:
