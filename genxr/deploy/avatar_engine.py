@@ -92,6 +92,7 @@ class AvatarStepSpec:
     euler_steps: int
     shift: float
     state_shapes: dict[str, tuple[int, ...]]
+    root_heading: str = "absolute"
 
     @classmethod
     def from_dict(cls, values: dict) -> AvatarStepSpec:
@@ -167,7 +168,7 @@ class AvatarChunkStep(nn.Module):
                          v.transformer.width // v.transformer.heads)
         return AvatarStepSpec(
             stride=g.stride, latent_dim=g.latent_dim, gaze_mean=float(self.generator.gaze_mean),
-            euler_steps=self.euler_steps, shift=self.shift,
+            euler_steps=self.euler_steps, shift=self.shift, root_heading=v.root_heading,
             state_shapes={"pending_latent": (1, 1, g.latent_dim), "pending_condition": (2, 1, g.transformer.width),
                           "generator_keys": generator_cache, "generator_values": generator_cache,
                           "decoder_keys": decoder_cache, "decoder_values": decoder_cache})
@@ -259,6 +260,10 @@ class EngineAvatarStream(AvatarStream):
 
     def _gaze_mean(self) -> float:
         return self.spec.gaze_mean
+
+    def _user_facing(self) -> bool:
+        """The exported step is the main generator's, which takes the user input."""
+        return self.spec.root_heading == "user"
 
     def _reset_state(self) -> None:
         """The ring buffers restart empty."""

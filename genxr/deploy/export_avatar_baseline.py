@@ -68,7 +68,8 @@ OUTPUTS = ("motion", "condition_window_out")
 @dataclass(frozen=True)
 class BaselineStepSpec:
     """``stride`` frames per chunk, ``window`` chunks, ``latent_dim``, ``width`` of a condition,
-    the training mean gaze score, ``euler_steps``/``shift`` baked into the graph."""
+    the training mean gaze score, ``euler_steps``/``shift`` baked into the graph, and the frame
+    the decoded motion is in (``root_heading``, as :class:`~genxr.components.avatar.vae.MotionVAEConfig`)."""
 
     stride: int
     window: int
@@ -77,6 +78,7 @@ class BaselineStepSpec:
     gaze_mean: float
     euler_steps: int
     shift: float
+    root_heading: str = "absolute"
 
 
 class WindowBaselineStep(nn.Module):
@@ -98,7 +100,7 @@ class WindowBaselineStep(nn.Module):
         g = self.generator.config
         return BaselineStepSpec(stride=g.stride, window=g.transformer.window, latent_dim=g.latent_dim,
                                 width=g.transformer.width, gaze_mean=float(self.generator.gaze_mean),
-                                euler_steps=self.euler_steps, shift=self.shift)
+                                euler_steps=self.euler_steps, shift=self.shift, root_heading=self.vae.config.root_heading)
 
     def example_inputs(self) -> dict[str, np.ndarray]:
         """First-call inputs (zero features, empty window): the shapes and dtypes of every input."""
@@ -163,6 +165,10 @@ class EngineWindowBaseline(AvatarStream):
 
     def _gaze_mean(self) -> float:
         return self.spec.gaze_mean
+
+    def _user_facing(self) -> bool:
+        """The baseline generator takes the user input."""
+        return self.spec.root_heading == "user"
 
     def _reset_state(self) -> None:
         """The window restarts empty."""

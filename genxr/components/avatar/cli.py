@@ -34,7 +34,7 @@ def dataset(
 
 @avatar_app.command("dial-sweep")
 def dial_sweep(
-    settings: Annotated[str, typer.Option(help="dial settings SCALE:TARGET, comma-separated (TARGET 'mean': the training mean)")] = "1:mean,0.5:1,1:1,1.5:1,2:1",
+    settings: Annotated[str, typer.Option(help="dial settings SCALE:TARGET, comma-separated (TARGET 'mean': the training mean)")] = "1:mean,1:0.97,1:0.975,0.5:1,1:1",
     preset: Annotated[str, typer.Option(help="shipped checkpoint")] = "cpu",
     conversations: Annotated[int, typer.Option(min=1, help="validation conversations")] = 6,
     seconds: Annotated[float, typer.Option(min=2.0, help="length of each")] = 30.0,

@@ -56,11 +56,12 @@ def dial_sweep(checkpoint: Path, settings: list[tuple[float, float | None]], con
     stream = AvatarStream(models["vae"], models["generator"])
     rows = []
     for scale, target in settings:
-        reset = {"guidance_scale": scale} if target is None else {"guidance_scale": scale, "gaze_target": target}
-        summary = _summary([stream_conversation(stream, t, i, **reset) for i, t in enumerate(talks)], talks, reference_pose)
+        target = float(models["generator"].gaze_mean) if target is None else target
+        summary = _summary([stream_conversation(stream, t, i, guidance_scale=scale, gaze_target=target)
+                            for i, t in enumerate(talks)], talks, reference_pose)
         gaps = {f"{name}_gap_in_gt_std": abs(summary[f"{name}_error_deg"] - gt[f"{name}_error_deg"]) / gt[f"{name}_error_deg_std"]
                 for name in ("gaze", "facing")}
-        rows.append({"guidance_scale": scale, "gaze_target": float(models["generator"].gaze_mean) if target is None else target,
+        rows.append({"guidance_scale": scale, "gaze_target": target,
                      **gaps, "both_within_target": all(g <= SPREAD_FRACTION for g in gaps.values()),
                      **{k: v for k, v in summary.items() if k != "walking_facing_error_deg"}})
     return {"checkpoint": str(checkpoint), "split": "validation", "conversations": conversations, "seconds": seconds,

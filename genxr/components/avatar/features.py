@@ -92,6 +92,27 @@ def split_motion(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features[:, :-3].reshape(len(features), sk.AVATAR_JOINTS, 6), features[:, -3:]
 
 
+def user_bearing(user: np.ndarray) -> np.ndarray:
+    """(T,) radians about +Y from the avatar's +Z to the user's head, from user features (T, 9)."""
+    return np.arctan2(user[:, 4], user[:, 5])
+
+
+def turn_about_stance(motion: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Copy of motion features (T, 135) with each frame turned by ``angle[t]`` radians about the
+    vertical axis through the stance point: the root (pelvis) rotation becomes ``R_y(angle) R``
+    and the pelvis translation ``R_y(angle) p``; the other joints' local rotations are unchanged.
+
+    With ``-user_bearing`` this gives the *user-facing frame* (+Z toward the user's head, see
+    :class:`~genxr.components.avatar.vae.MotionVAEConfig` ``root_heading``); ``+user_bearing``
+    turns it back."""
+    turn = sk.rotation_y(np.asarray(angle, dtype=np.float64))            # (T, 3, 3)
+    out = np.array(motion, dtype=np.float64)
+    columns = out[:, :6].reshape(-1, 2, 3)                                # root 6D: two columns
+    out[:, :6] = np.einsum("tij,tcj->tci", turn, columns).reshape(-1, 6)
+    out[:, -3:] = np.einsum("tij,tj->ti", turn, out[:, -3:])
+    return out.astype(motion.dtype)
+
+
 def gaze_score(rotations_6d: np.ndarray, root_translation: np.ndarray, user_head: np.ndarray,
                window_frames: int = 2 * FPS) -> np.ndarray:
     """(T,) float32 eye-contact score in [0, 1]: windowed mean of (1 + cos gaze angle) / 2."""

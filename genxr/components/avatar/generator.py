@@ -32,7 +32,10 @@ from genxr.components.avatar.transformer import KVCache, Transformer, Transforme
 
 @dataclass(frozen=True)
 class LatentGeneratorConfig:
-    """``window`` (tokens) bounds the context; ``gaze_drop_prob`` is the CFG dropout per sequence."""
+    """``window`` (tokens) bounds the context; ``gaze_drop_prob`` is the CFG dropout per sequence;
+    ``context_noise``: in causal training each context (clean-stream) token is noised to a level drawn
+    uniformly from ``[0, context_noise]`` and told its level (noise augmentation, as GameNGen and
+    Diffusion Forcing do against exposure bias); streaming writes clean tokens at level 0."""
 
     latent_dim: int = 16
     stride: int = 4
@@ -40,12 +43,14 @@ class LatentGeneratorConfig:
     causal: bool = True
     use_user_position: bool = True
     gaze_drop_prob: float = 0.2
+    context_noise: float = 0.0
 
 
 GENERATOR_PRESETS: dict[str, LatentGeneratorConfig] = {
-    "tiny": LatentGeneratorConfig(transformer=TransformerConfig(width=32, depth=1, heads=2, window=16)),
-    "cpu": LatentGeneratorConfig(),
-    "gpu": LatentGeneratorConfig(latent_dim=32, transformer=TransformerConfig(width=256, depth=8, heads=8, window=64)),
+    "tiny": LatentGeneratorConfig(transformer=TransformerConfig(width=32, depth=1, heads=2, window=16), context_noise=0.2),
+    "cpu": LatentGeneratorConfig(context_noise=0.2),
+    "gpu": LatentGeneratorConfig(latent_dim=32, transformer=TransformerConfig(width=256, depth=8, heads=8, window=64),
+                                 context_noise=0.2),
 }
 
 
@@ -95,16 +100,17 @@ class LatentGenerator(nn.Module):
             time = time[:, None]
         return self.latent_in(x) + condition + time
 
-    def forward_sequence(self, x0: torch.Tensor, x_s: torch.Tensor, s: torch.Tensor, condition: torch.Tensor
-                         ) -> torch.Tensor:
-        """Training pass. Causal: ``x0`` clean and ``x_s`` noisy latents (B, K, D), ``s`` (B, K);
-        non-causal: ``x_s`` (B, K, D) and ``s`` (B,) (``x0`` unused). Returns velocities (B, K, D)."""
+    def forward_sequence(self, x0: torch.Tensor, x_s: torch.Tensor, s: torch.Tensor, condition: torch.Tensor,
+                         s_context: torch.Tensor | None = None) -> torch.Tensor:
+        """Training pass. Causal: ``x0`` context and ``x_s`` noisy latents (B, K, D), ``s`` (B, K), and
+        ``s_context`` (B, K) the context tokens' noise levels (default 0: clean); non-causal: ``x_s``
+        (B, K, D) and ``s`` (B,) (``x0`` unused). Returns velocities (B, K, D)."""
         k = x_s.shape[1]
         window = self.config.transformer.window
         if not self.config.causal:
             tokens = self._tokens(x_s, s, condition)
             return self.velocity_out(self.transformer(tokens, causal_bias(k, self.transformer.slopes, window, causal=False)))
-        clean = self._tokens(x0, torch.zeros_like(s), condition)
+        clean = self._tokens(x0, torch.zeros_like(s) if s_context is None else s_context, condition)
         noisy = self._tokens(x_s, s, condition)
         index = torch.arange(k)
         positions = torch.cat([index, index])
@@ -159,5 +165,9 @@ class LatentGenerator(nn.Module):
         shape = (b, k) if self.config.causal else (b,)
         s = fm.sample_noise_levels(shape, generator)
         x_s = fm.interpolate(latents, noise, s)
-        velocity = self.forward_sequence(latents, x_s, s, condition)
+        context, s_context = latents, None
+        if self.config.causal and self.config.context_noise > 0:
+            s_context = torch.rand((b, k), generator=generator) * self.config.context_noise
+            context = fm.interpolate(latents, torch.randn(latents.shape, generator=generator), s_context)
+        velocity = self.forward_sequence(context, x_s, s, condition, s_context)
         return fm.flow_matching_loss(velocity, latents, noise)

@@ -38,6 +38,8 @@ from genxr.components.avatar.features import (
     SILENCE_LOG_ENERGY,
     speaker_features,
     split_motion,
+    turn_about_stance,
+    user_bearing,
     user_features,
 )
 from genxr.components.avatar.frames import AgentPlacement
@@ -49,9 +51,12 @@ AUDIO_HORIZON_S = 10.0
 DEFAULT_USER_HEAD = np.array([0.0, 1.65, 1.5])
 """Where the user is assumed to be (avatar frame, metres) until tracking first reports them."""
 DEFAULT_GUIDANCE_SCALE = 1.0
-DEFAULT_GAZE_TARGET: float | None = None
+DEFAULT_GAZE_TARGET: float | None = 0.97
 """The eye-contact dial's default: CFG scale of the gaze score and the score steered toward
-(None: the training mean)."""
+(None: the training mean). 0.97 was chosen for the shipped ``cpu`` checkpoint with
+``genxr avatar dial-sweep`` on validation conversations (not the held-out ones): it gives
+eye-contact statistics closest to the simulated humans' (docs/avatar.md, "Eye-contact default");
+the training mean (0.965) gives too little eye contact. A retrained checkpoint needs its own sweep."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,12 @@ class AvatarStream:
         """The training mean of the gaze score: the default eye-contact target."""
         return float(self.generator.gaze_mean)
 
+    def _user_facing(self) -> bool:
+        """Whether decoded frames are in the user-facing frame and must be turned back by the bearing
+        of the user's head. A generator without the user input (the spatial ablation) gets no
+        bearing: its frames are kept as decoded, i.e. facing where the user was assumed to be."""
+        return self.vae.config.root_heading == "user" and self.generator.config.use_user_position
+
     def _reset_state(self) -> None:
         """The model's streaming state, empty: KV caches and the pending clean latent (subclasses
         that run the step elsewhere keep theirs in another form)."""
@@ -198,6 +209,7 @@ class AvatarStream:
         path = np.concatenate([[previous], previous + (current - previous) * fractions])
         rows = user_features(path, np.full(self.stride + 1, tracked))[1:]
         self.user_head = current
+        self.chunk_bearing = user_bearing(rows)
         return rows
 
     def _frame_features(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk]
@@ -233,9 +245,15 @@ class AvatarStream:
         return x * self.generator.latent_std + self.generator.latent_mean
 
     def _chunk(self, features: torch.Tensor) -> MotionChunk:
-        """Decoded raw features (S, 135) -> the chunk (seam-filtered, rotations re-orthonormalised)."""
+        """Decoded raw features (S, 135) -> the chunk: seam-filtered (in the model's frame), turned from
+        the user-facing frame to the avatar frame by each frame's bearing of the user, rotations
+        re-orthonormalised."""
         frames = features.numpy().astype(np.float64)
-        rotations, root = split_motion(frames if self.seam_filter is None else self.seam_filter(frames))
+        if self.seam_filter is not None:
+            frames = self.seam_filter(frames)
+        if self._user_facing():
+            frames = turn_about_stance(frames, self.chunk_bearing)
+        rotations, root = split_motion(frames)
         chunk = MotionChunk(sk.matrix_to_rot6d(sk.rot6d_to_matrix(rotations)).astype(np.float32),
                             root.astype(np.float32), self.start_time_ns + round(self.frame * 1e9 / FPS))
         self.frame += self.stride

@@ -18,7 +18,14 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from genxr.components.avatar.features import audio_features, gaze_score, motion_features, user_features
+from genxr.components.avatar.features import (
+    audio_features,
+    gaze_score,
+    motion_features,
+    turn_about_stance,
+    user_bearing,
+    user_features,
+)
 from genxr.components.avatar.generator import GENERATOR_PRESETS, LatentGenerator
 from genxr.components.avatar.vae import VAE_PRESETS, MotionVAE
 from genxr.components.sim.conversation.dataset import simulate_conversation
@@ -46,7 +53,7 @@ class TrainingConfig:
 TRAINING_PRESETS: dict[str, TrainingConfig] = {
     "tiny": TrainingConfig("tiny", conversations=4, seconds=12.0, vae_steps=3, generator_steps=3, batch_size=4,
                            vae_crop_chunks=8, generator_crop_chunks=8),
-    "cpu": TrainingConfig("cpu", conversations=96, seconds=40.0, vae_steps=1800, generator_steps=2000, batch_size=32),
+    "cpu": TrainingConfig("cpu", conversations=96, seconds=40.0, vae_steps=1800, generator_steps=4000, batch_size=32),
     "gpu": TrainingConfig("gpu", conversations=2000, seconds=60.0, vae_steps=40_000, generator_steps=80_000,
                           batch_size=128, learning_rate=5e-4),
 }
@@ -63,12 +70,17 @@ class ConversationFeatures:
     gaze: np.ndarray
 
 
-def conversation_features(seed: int, index: int, seconds: float) -> ConversationFeatures:
+def conversation_features(seed: int, index: int, seconds: float, root_heading: str = "user") -> ConversationFeatures:
+    """Features of simulated conversation ``(seed, index)``; ``motion`` in the frame ``root_heading``
+    names (see :class:`~genxr.components.avatar.vae.MotionVAEConfig`); the gaze score is computed on
+    the motion in the avatar frame."""
     talk = simulate_conversation(seed, index, seconds)
+    motion = motion_features(talk.rotations_6d, talk.root_translation)
+    user = user_features(talk.user_head)
     return ConversationFeatures(
-        motion=motion_features(talk.rotations_6d, talk.root_translation),
+        motion=turn_about_stance(motion, -user_bearing(user)) if root_heading == "user" else motion,
         audio=audio_features(talk.user_audio, talk.agent_audio, talk.frames),
-        user=user_features(talk.user_head),
+        user=user,
         gaze=gaze_score(talk.rotations_6d, talk.root_translation, talk.user_head),
     )
 
@@ -167,10 +179,10 @@ def train_avatar(config: TrainingConfig, progress: Callable[[str], None] = lambd
     """Trains all models of ``config.preset``; returns them and a JSON-able summary."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    progress(f"simulating {config.conversations} conversations of {config.seconds:.0f} s")
-    data = [conversation_features(config.seed, i, config.seconds)
-            for i in tqdm(range(config.conversations), desc="simulate", unit="conv", leave=False)]
     vae = MotionVAE(VAE_PRESETS[config.preset])
+    progress(f"simulating {config.conversations} conversations of {config.seconds:.0f} s")
+    data = [conversation_features(config.seed, i, config.seconds, vae.config.root_heading)
+            for i in tqdm(range(config.conversations), desc="simulate", unit="conv", leave=False)]
     progress("training the motion VAE")
     vae_losses = train_vae(vae, data, config, rng)
     latents = encode_latents(vae, data)

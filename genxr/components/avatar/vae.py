@@ -26,7 +26,14 @@ from genxr.components.avatar.transformer import KVCache, Transformer, Transforme
 
 @dataclass(frozen=True)
 class MotionVAEConfig:
-    """``stride`` frames per latent token; ``window`` in the transformers counts tokens (S + 1 per chunk)."""
+    """``stride`` frames per latent token; ``window`` in the transformers counts tokens (S + 1 per chunk).
+
+    ``root_heading``: the frame the motion is encoded in. ``"absolute"``: the avatar frame.
+    ``"user"``: the *user-facing frame*, each frame turned about the vertical axis through the
+    stance point by minus the bearing of the user's head (its +Z points at the user), so a body
+    that faces the user has heading 0 whatever the user's position; streams turn the decoded
+    frames back by the bearing they were given (:func:`~genxr.components.avatar.features.turn_about_stance`).
+    """
 
     motion_dim: int = MOTION_DIM
     latent_dim: int = 16
@@ -34,6 +41,11 @@ class MotionVAEConfig:
     transformer: TransformerConfig = field(default_factory=lambda: TransformerConfig(width=96, depth=3, heads=4, window=80))
     kl_weight: float = 1e-4
     velocity_weight: float = 2.0
+    root_heading: str = "user"
+
+    def __post_init__(self) -> None:
+        if self.root_heading not in ("absolute", "user"):
+            raise ValueError(f"MotionVAEConfig.root_heading must be 'absolute' or 'user', got {self.root_heading!r}")
 
 
 VAE_PRESETS: dict[str, MotionVAEConfig] = {

@@ -39,3 +39,13 @@ def test_sweep_scores_each_setting_against_the_ground_truth_spread(tiny_models, 
         assert row["gaze_gap_in_gt_std"] == pytest.approx(expected)
         assert row["both_within_target"] == (row["gaze_gap_in_gt_std"] <= 0.2 and row["facing_gap_in_gt_std"] <= 0.2)
     assert result["settings"][1]["gaze_target"] == 1.0
+
+
+def test_mean_means_the_training_mean_not_the_streams_default(tiny_models, tmp_path):
+    checkpoint = save_checkpoint(tmp_path / "tiny", {k: tiny_models[k] for k in ("vae", "generator")}, {})
+    mean = float(tiny_models["generator"].gaze_mean)
+    result = dial_sweep(checkpoint, [(1.0, None), (1.0, mean), (1.0, 0.2)], conversations=1, seconds=6.0)
+    by_mean, explicit, other = result["settings"]
+    assert by_mean["gaze_target"] == pytest.approx(mean)
+    assert by_mean["gaze_error_deg"] == explicit["gaze_error_deg"] and by_mean["fd_g"] == explicit["fd_g"]
+    assert other["gaze_error_deg"] != by_mean["gaze_error_deg"]  # the target reaches the stream

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from genxr.components.avatar import skeleton as sk
+from genxr.components.avatar.features import turn_about_stance
 from genxr.components.avatar.stream import AvatarStream, SeamFilter
 from genxr.platform.messages import Pose
 
@@ -42,8 +43,9 @@ def test_the_stream_returns_the_filtered_decoder_output(tiny_models):
     raw = [raw_stream.step(USER) for _ in range(5)]
     smooth = [smooth_stream.step(USER) for _ in range(5)]
     seam = SeamFilter(4)
+    bearing = np.full(4, np.arctan2(0.5, 1.5))  # USER in the avatar frame: (0.5, 1.7, 1.5)
     for frames, smooth_chunk in zip(decoded, smooth):
-        expected = seam(frames)
+        expected = turn_about_stance(seam(frames), bearing)  # filtered in the model's (user-facing) frame
         rotations = sk.matrix_to_rot6d(sk.rot6d_to_matrix(expected[:, :132].reshape(4, 22, 6)))
         assert np.allclose(smooth_chunk.rotations_6d, rotations, atol=1e-4)
         assert np.allclose(smooth_chunk.root_translation, expected[:, 132:], atol=1e-5)

@@ -158,3 +158,47 @@ def test_streamed_latents_follow_the_training_attention_pattern(tiny_models):
             level = torch.full(x.shape[:2], s)
             x = fm.euler_step(x, generator.forward_sequence(clean, x, level, condition), s, s_next)
     assert torch.allclose(x, clean, atol=1e-4)
+
+
+def _with_root_heading(vae, root_heading: str):
+    from dataclasses import replace
+
+    from genxr.components.avatar.vae import MotionVAE
+
+    copy = MotionVAE(replace(vae.config, root_heading=root_heading)).eval()
+    copy.load_state_dict(vae.state_dict())
+    return copy
+
+
+def test_user_facing_frames_are_turned_back_by_each_frames_bearing_of_the_user(tiny_models):
+    """Same weights, same inputs: the user-facing model's chunk is the absolute model's turned by the
+    bearing of the user's head (interpolated within the chunk while the user walks)."""
+    xs = [0.5, 0.8, 1.1]
+    users = [Pose(position=(x, 1.7, 0.0)) for x in xs]  # avatar frame: (x, 1.7, 1.5)
+    runs = {}
+    for root_heading in ("user", "absolute"):
+        stream = AvatarStream(_with_root_heading(tiny_models["vae"], root_heading), tiny_models["generator"],
+                              euler_steps=2, smooth_seams=False)
+        stream.reset(seed=5)
+        runs[root_heading] = [stream.step(u) for u in users]
+    for k, (user_chunk, absolute_chunk) in enumerate(zip(runs["user"], runs["absolute"])):
+        start = xs[max(k - 1, 0)]
+        bearing = np.arctan2(start + (xs[k] - start) * np.arange(1, 5) / 4, 1.5)  # along the stream's per-frame path
+        user_heading = sk.heading(sk.rot6d_to_matrix(user_chunk.rotations_6d[:, 0].astype(np.float64)))
+        absolute_heading = sk.heading(sk.rot6d_to_matrix(absolute_chunk.rotations_6d[:, 0].astype(np.float64)))
+        assert np.allclose(sk.wrap_angle(user_heading - absolute_heading), bearing, atol=2e-3)
+        assert np.allclose(user_chunk.rotations_6d[:, 1:], absolute_chunk.rotations_6d[:, 1:], atol=1e-5)
+        turn = sk.rotation_y(bearing)
+        assert np.allclose(user_chunk.root_translation, np.einsum("tij,tj->ti", turn, absolute_chunk.root_translation),
+                           atol=1e-4)
+
+
+def test_the_spatial_ablation_gets_no_bearing_to_turn_by(tiny_models):
+    """Without the user input the generator cannot know where the user is, and neither may its output."""
+    chunks = []
+    for user in (Pose(position=(1.5, 1.7, -1.5)), Pose(position=(-1.5, 1.7, -1.5))):
+        stream = AvatarStream(tiny_models["vae"], tiny_models["generator_no_user"], euler_steps=2)
+        stream.reset(seed=2)
+        chunks.append([stream.step(user) for _ in range(3)])
+    for a, b in zip(*chunks):
+        assert np.array_equal(a.rotations_6d, b.rotations_6d) and np.array_equal(a.root_translation, b.root_translation)
