@@ -102,7 +102,8 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, tuple(torch.from_numpy(example[n]) for n in INPUTS), str(out),
                           input_names=list(INPUTS), output_names=list(OUTPUTS), dynamo=True,
-                          external_data=False)  # one self-contained file (~5 MB), no `.onnx.data` beside it
+                          external_data=False,  # one self-contained file (~5 MB), no `.onnx.data` beside it
+                          verbose=False)  # the dynamo exporter's progress lines would corrupt `--json` stdout
     reference_engine, exported_engine = TorchEngine(module, INPUTS, OUTPUTS), OnnxRuntimeEngine(out, threads=1)
     placement = AgentPlacement()
     original = AvatarStream(models["vae"], models["generator"], spec.euler_steps, spec.shift)

@@ -208,7 +208,8 @@ def export_baseline_step(out: str | Path, seed: int = 0, extra_chunks: int = 8, 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, tuple(torch.from_numpy(example[n]) for n in INPUTS), str(out),
-                          input_names=list(INPUTS), output_names=list(OUTPUTS), dynamo=True, external_data=False)
+                          input_names=list(INPUTS), output_names=list(OUTPUTS), dynamo=True, external_data=False,
+                          verbose=False)  # its progress lines would corrupt `genxr bench avatar --json`
     torch_engine, onnx_engine = TorchEngine(module, INPUTS, OUTPUTS), OnnxRuntimeEngine(out, threads=1)
     placement = AgentPlacement()
     original = WindowBaseline(models["vae"], models["baseline"], spec.euler_steps, spec.shift)

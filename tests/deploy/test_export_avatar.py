@@ -38,6 +38,7 @@ def exported(tmp_path_factory):
     result = CliRunner().invoke(app, ["export", "onnx", "--model", "avatar", "--out", str(path)])
     assert result.exit_code == 0, result.output
     assert "ONNX Runtime vs torch max abs error" in result.output
+    assert "[torch.onnx]" not in result.output  # the exporter's progress lines stay off stdout (--json callers)
     return path, json.loads(path.with_suffix(".json").read_text())
 
 
