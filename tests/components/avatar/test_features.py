@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from genxr.components.avatar import skeleton as sk
-from genxr.components.avatar.features import motion_features, turn_about_stance, user_bearing, user_features
+from genxr.components.avatar.features import (
+    motion_features,
+    turn_about_stance,
+    user_bearing,
+    user_features,
+)
 from genxr.components.avatar.train import conversation_features
 from genxr.components.sim.conversation.dataset import simulate_conversation
 

@@ -59,6 +59,14 @@ def test_rot6d_round_trip_and_columns():
     assert noisy @ np.swapaxes(noisy, -1, -2) == pytest.approx(np.broadcast_to(np.eye(3), (50, 3, 3)), abs=1e-12)
 
 
+def test_orthonormalize_6d_is_the_round_trip_through_matrices():
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(40, 22, 6))
+    expected = sk.matrix_to_rot6d(sk.rot6d_to_matrix(raw))
+    assert np.allclose(sk.orthonormalize_6d(raw), expected, atol=1e-12)
+    assert not np.allclose(raw, expected)
+
+
 def test_look_rotation_points_plus_z_at_yaw_and_pitch():
     forward = sk.look_rotation(np.pi / 2, np.pi / 6) @ sk.FORWARD
     assert forward == pytest.approx([np.cos(np.pi / 6), 0.5, 0.0])
