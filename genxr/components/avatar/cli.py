@@ -58,7 +58,7 @@ def dial_sweep(
 
 
 def train(
-    preset: Annotated[str, typer.Option(help="tiny (seconds, smoke test), cpu (16 min on an idle 2-core machine, 53 min on a loaded one) or gpu")] = "cpu",
+    preset: Annotated[str, typer.Option(help="tiny (seconds, smoke test), cpu (~21 min on 2 cores) or gpu")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="checkpoint directory (default: the shipped one for the preset)")] = None,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
 ) -> None:
@@ -87,7 +87,7 @@ def evaluate(
     conversations: Annotated[int, typer.Option(min=1, help="held-out conversations")] = 8,
     seconds: Annotated[float, typer.Option(min=2.0, help="length of each held-out conversation")] = 30.0,
     plots: Annotated[Path | None, typer.Option(help="directory for the dial plot, facing plot and clip")] = None,
-    scales: Annotated[str, typer.Option(help="ascending guidance scales of the eye-contact dial, comma-separated")] = "0,1,2,3,4",
+    scales: Annotated[str, typer.Option(help="ascending guidance scales of the eye-contact dial, comma-separated")] = "0,0.125,0.25,0.375,0.5",
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
     smooth_seams: Annotated[bool, typer.Option(help="filter the decoder's chunk seams (--no-smooth-seams: raw decoder output)")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="one compact JSON line (default: indented JSON)")] = False,

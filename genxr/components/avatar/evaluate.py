@@ -36,7 +36,7 @@ class EvalConfig:
 
     conversations: int = 8
     seconds: float = 30.0
-    guidance_scales: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0)
+    guidance_scales: tuple[float, ...] = (0.0, 0.125, 0.25, 0.375, 0.5)
     dial_target: float = 1.0
     smooth_seams: bool = True
 
@@ -104,6 +104,7 @@ def evaluate(checkpoint: Path, config: EvalConfig = EvalConfig(), plots: Path | 
     default = [stream_conversation(stream, t, i) for i, t in enumerate(talks)]
     result = {"checkpoint": str(checkpoint), "conversations": config.conversations, "seconds": config.seconds,
               "smooth_seams": config.smooth_seams,
+              "default_dial": {"guidance_scale": stream.guidance_scale, "gaze_target": stream.gaze_target},
               "frames": int(sum(len(r) for r, _ in default))}
     result.update(_summary(default, talks, reference_pose))
     result["ground_truth"] = _summary(truth, talks, reference_pose)
@@ -114,6 +115,7 @@ def evaluate(checkpoint: Path, config: EvalConfig = EvalConfig(), plots: Path | 
     dial = [[stream_conversation(stream, t, i, guidance_scale=w, gaze_target=config.dial_target)
              for i, t in enumerate(talks)] for w in config.guidance_scales]
     dial_summaries = [_summary(d, talks, reference_pose) for d in dial]
+    result["dial_target"] = config.dial_target
     result["guidance_scales"] = list(config.guidance_scales)
     result["eye_contact_ratio_by_scale"] = [d["eye_contact_ratio"] for d in dial_summaries]
     result["gaze_error_deg_by_scale"] = [d["gaze_error_deg"] for d in dial_summaries]

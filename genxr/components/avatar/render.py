@@ -26,7 +26,8 @@ Motion = tuple[np.ndarray, np.ndarray]
 def plot_dial(result: dict, path: Path) -> None:
     """Eye-contact ratio against the guidance scale, with the ground truth's ratio."""
     figure, axis = plt.subplots(figsize=(4.5, 3.2), dpi=110)
-    axis.plot(result["guidance_scales"], result["eye_contact_ratio_by_scale"], "o-", label="model (gaze target 1.0)")
+    label = f"model (gaze target {result.get('dial_target', 1.0):g})"
+    axis.plot(result["guidance_scales"], result["eye_contact_ratio_by_scale"], "o-", label=label)
     axis.axhline(result["ground_truth"]["eye_contact_ratio"], color="grey", ls="--", label="ground truth")
     axis.axhline(result["eye_contact_ratio"], color="C1", ls=":", label="model, default")
     axis.set_xlabel("guidance scale w")
