@@ -36,6 +36,8 @@ class CheckpointError(ValueError):
 def _config_from_dict(cls: type, values: dict):
     values = dict(values)
     values["transformer"] = TransformerConfig(**values["transformer"])
+    if cls is MotionVAEConfig:  # saved before the user-facing frame existed: trained in the avatar frame
+        values.setdefault("root_heading", "absolute")
     return cls(**values)
 
 

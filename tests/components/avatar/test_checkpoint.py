@@ -65,3 +65,13 @@ def test_config_that_does_not_match_the_weights(saved):
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="does not match its config"):
         load_checkpoint(saved)
+
+
+def test_a_checkpoint_saved_before_the_user_facing_frame_loads_in_the_avatar_frame(saved):
+    models, _ = load_checkpoint(saved)
+    assert models["vae"].config.root_heading == "user"  # what new checkpoints record
+    config = json.loads((saved / "config.json").read_text())
+    del config["models"]["vae"]["config"]["root_heading"]
+    (saved / "config.json").write_text(json.dumps(config))
+    models, _ = load_checkpoint(saved)
+    assert models["vae"].config.root_heading == "absolute"
