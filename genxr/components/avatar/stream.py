@@ -112,8 +112,8 @@ def default_dial(guidance_scale: float | None, gaze_target: float | None, gaze_m
 class SeamFilter:
     """Causal moving average over the last ``stride`` decoded frames of the raw motion features
     (135 per frame: 22 local 6D rotations, pelvis translation in metres; in the frame the VAE
-    decodes to, e.g. the user-facing frame), carried
-    across chunks (the last ``stride - 1`` input frames are kept; started at rest on the first frame).
+    decodes to, e.g. the user-facing frame), carried across chunks (the last ``stride - 1`` input
+    frames are kept; started at rest on the first frame).
 
     Why: the VAE decoder emits each chunk's ``stride`` frames from one latent, and its output
     jumps at chunk boundaries - the same with the encoder's own latents of ground-truth motion
