@@ -11,7 +11,7 @@ def serve_handles():
     import ray
     from ray import serve
 
-    from genxr.deploy.serve import connect
+    from genxr.deploy.serving.deployments import connect
 
     handles = connect()
     yield handles

@@ -2,26 +2,15 @@
 
 ``fold`` and ``prune`` work on the coupled channel groups of Torch-Pruning's
 DependencyGraph, so any model it can trace; see docs/compression.md. Names are imported
-lazily so that ``genxr --help`` (which imports ``genxr.compression.cli``) does not load torch.
+lazily so that ``genxr --help`` (which imports ``genxr.cli.compress``) does not load torch.
 """
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader
 
-_EXPORTS = {
-    "fold": "genxr.compression.api",
-    "prune": "genxr.compression.api",
-    "CompressionError": "genxr.compression.groups",
-    "TraceError": "genxr.compression.groups",
-    "CompressionReport": "genxr.compression.report",
-    "GroupReport": "genxr.compression.report",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'genxr.compression' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "api": ["fold", "prune"],
+    "groups": ["CompressionError", "TraceError"],
+    "report": ["CompressionReport", "GroupReport"],
+})

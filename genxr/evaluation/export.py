@@ -1,4 +1,4 @@
-"""Export of a recording (:mod:`genxr.xr_runtime.recording`) to CSV or Parquet tables.
+"""Export of a recording (:mod:`genxr.xr_runtime.recording.format`) to CSV or Parquet tables.
 
 Two tables, one row per record:
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from genxr.platform.messages import HAND_JOINT_NAMES, TrackingFrame
-from genxr.xr_runtime.recording import Recording, read_recording
+from genxr.xr_runtime.recording.reader import Recording, read_recording
 
 FORMATS = ("csv", "parquet")
 

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from genxr.platform.messages import SessionEvent, TrackingFrame
-from genxr.xr_runtime.recording import CHUNKS_FILE, tail_recording
+from genxr.xr_runtime.recording.format import CHUNKS_FILE
+from genxr.xr_runtime.recording.reader import tail_recording
 
 WRIST, INDEX_TIP = 1, 10
 TRACKING_CHANNELS: tuple[str, ...] = (

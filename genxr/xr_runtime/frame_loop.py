@@ -26,13 +26,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
-import numpy as np
 from pydantic import ValidationError
 
 from genxr.platform.bus import Bus, BusError, PendingResponse, RequestTimeoutError, Service
-from genxr.platform.clock import NS_PER_MS, Clock
+from genxr.platform.clock import Clock
 from genxr.platform.messages import (
     AudioChunk,
     AvatarMotion,
@@ -47,54 +45,13 @@ from genxr.platform.messages import (
 from genxr.platform.tracing import Tracer
 from genxr.xr_runtime.compositor import Compositor
 from genxr.xr_runtime.hud import Hud
+from genxr.xr_runtime.metrics import LoopMetrics
 from genxr.xr_runtime.sinks import Sink
 from genxr.xr_runtime.sources import TrackingSource
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming
 
 _SAMPLE_TIMES_KEPT = 2048
 """Tracking frames remembered for content latency: ~23 s at 90 Hz, far beyond any deadline."""
-
-
-@dataclass
-class LoopMetrics:
-    """Per-frame measurements of one run, all in nanoseconds; summarised by :meth:`summary`."""
-
-    frame_time_ns: list[int] = field(default_factory=list)
-    compositor_ns: list[int] = field(default_factory=list)
-    rotational_m2p_ns: list[int] = field(default_factory=list)
-    """Tracking sample -> predicted display time of the frame re-projected with it."""
-    content_latency_ns: list[int] = field(default_factory=list)
-    """Tracking sample -> display time of the first frame showing content generated from it."""
-    missed_frames: int = 0
-    frames: int = 0
-    world_updates: int = 0
-    avatar_updates: int = 0
-    timeouts: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-    tracking_lost_frames: int = 0
-    stale_frames: int = 0
-    duration_ns: int = 0
-
-    def summary(self) -> dict[str, float | int | None]:
-        def pct(values: list[int], q: float) -> float | None:
-            return float(np.percentile(np.asarray(values) / NS_PER_MS, q)) if values else None
-
-        seconds = max(self.duration_ns, 1) / 1e9
-        refreshes = self.frames + self.missed_frames
-        return {
-            "frames": self.frames,
-            "duration_s": self.duration_ns / 1e9,
-            "frame_time_ms_p50": pct(self.frame_time_ns, 50), "frame_time_ms_p99": pct(self.frame_time_ns, 99),
-            "deadline_miss_rate": self.missed_frames / refreshes if refreshes else 0.0,
-            "compositor_ms_p50": pct(self.compositor_ns, 50), "compositor_ms_p99": pct(self.compositor_ns, 99),
-            "rotational_m2p_ms_p50": pct(self.rotational_m2p_ns, 50),
-            "rotational_m2p_ms_p99": pct(self.rotational_m2p_ns, 99),
-            "content_latency_ms_p50": pct(self.content_latency_ns, 50),
-            "content_latency_ms_p99": pct(self.content_latency_ns, 99),
-            "world_model_hz": self.world_updates / seconds, "avatar_hz": self.avatar_updates / seconds,
-            "tracking_lost_frames": self.tracking_lost_frames, "stale_frames": self.stale_frames,
-            "timeouts": dict(self.timeouts), "failures": dict(self.failures),
-        }
 
 
 class _ServiceSlot:

@@ -35,7 +35,7 @@ from genxr.platform.config import HudCorner, HudItem
 from genxr.platform.messages import DisplayFrame
 
 if TYPE_CHECKING:
-    from genxr.xr_runtime.frame_loop import LoopMetrics
+    from genxr.xr_runtime.metrics import LoopMetrics
 
 HUD_ITEMS: tuple[str, ...] = get_args(HudItem)
 HUD_CORNERS: tuple[str, ...] = get_args(HudCorner)

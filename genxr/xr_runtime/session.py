@@ -3,7 +3,7 @@
 :func:`run_session` builds every part from a :class:`~genxr.platform.config.GenXRConfig`,
 runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session folder:
 
-* ``recording/`` - tracking frames and events (:mod:`genxr.xr_runtime.recording`),
+* ``recording/`` - tracking frames and events (:mod:`genxr.xr_runtime.recording.format`),
 * ``trace.json`` - Chrome Trace Event JSON of every hop (open in ui.perfetto.dev),
 * ``metrics.json`` - frame timing, motion-to-photon, content latency, update rates, per-stage
   span percentiles, bus counters,
@@ -11,7 +11,7 @@ runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session 
 * ``spans.jsonl`` - the spans, appended while the session runs (``genxr dashboard --live``).
 
 With a headset (an OpenXR graphics session) every frame also goes to the headset first,
-one image per eye (:mod:`genxr.xr_runtime.openxr_sink`); the mp4 then shows the left eye.
+one image per eye (:mod:`genxr.xr_runtime.openxr.sink`); the mp4 then shows the left eye.
 
 Ctrl-C ends the session cleanly: every file is closed and complete, the manifest says how
 it ended. A session folder that cannot be written fails before anything starts.
@@ -29,22 +29,22 @@ from pathlib import Path
 from typing import Any
 
 from genxr import __version__
-from genxr.platform.bus import Bus, InProcessBus, Service, ServiceUnavailableError
+from genxr.platform.bus import Bus, InProcessBus, ServiceUnavailableError
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.config import GenXRConfig
-from genxr.platform.messages import AvatarMotion, AvatarRequest, WorldFrame, WorldFrameRequest
+from genxr.platform.messages import WorldFrame, WorldFrameRequest
+from genxr.platform.services import AVATAR_SERVICE, WORLD_SERVICE
 from genxr.platform.tracing import LiveSpanWriter, Tracer
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.frame_loop import FrameLoop
 from genxr.xr_runtime.hud import Hud, HudConfig
-from genxr.xr_runtime.openxr_sink import headset_sink
-from genxr.xr_runtime.recording import Recorder, write_json_atomic
+from genxr.xr_runtime.openxr.sink import headset_sink
+from genxr.xr_runtime.recording.format import write_json_atomic
+from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.sinks import VideoSink
 from genxr.xr_runtime.sources import TrackingSource
 from genxr.xr_runtime.timing import DisplayClock
 
-WORLD_SERVICE = Service("world_model", WorldFrameRequest, WorldFrame)
-AVATAR_SERVICE = Service("avatar", AvatarRequest, AvatarMotion)
 LIVE_SPANS_FILE = "spans.jsonl"
 
 
@@ -70,11 +70,11 @@ def make_source(config: GenXRConfig, clock: Clock) -> TrackingSource:
 
         return SimulatedSource(seed=session.seed, rate_hz=session.display_rate_hz, clock=clock)
     if session.source == "openxr":
-        from genxr.xr_runtime.openxr_source import OpenXRSource
+        from genxr.xr_runtime.openxr.source import OpenXRSource
 
         # A graphics session even where Monado also offers a headless one: a headset must show images.
         return OpenXRSource(clock=clock, fallback_rate_hz=session.display_rate_hz, prefer_headless=False)
-    from genxr.xr_runtime.recording import ReplaySource
+    from genxr.xr_runtime.replay_source import ReplaySource
 
     return ReplaySource(session.replay_path, clock=clock)
 
@@ -95,7 +95,7 @@ def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], 
         from genxr.components.worldmodel.service import MODEL_NAME, StudentWorld
 
         return MODEL_NAME, StudentWorld(seed=config.session.seed)
-    from genxr.components.ground_truth_world import MODEL_NAME, GroundTruthWorld
+    from genxr.components.sim.world_service import MODEL_NAME, GroundTruthWorld
 
     return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
 
@@ -127,7 +127,7 @@ def make_avatar(config: GenXRConfig, start_time_ns: int):
     With ``bus.backend == "ray"`` the service is a :class:`ServedAvatar`, attached by the bus."""
     if not config.session.avatar:
         return None, None, "off (session.avatar=false)"
-    from genxr.xr_runtime.avatar_service import AvatarService, AvatarUnavailableError, ConversationAudio
+    from genxr.components.avatar.service import AvatarService, AvatarUnavailableError, ConversationAudio
 
     if config.bus.backend == "ray":
         params: dict[str, Any] = {"start_time_ns": start_time_ns, "seed": config.session.seed}
@@ -182,8 +182,8 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     if config.bus.backend == "inproc":
         return InProcessBus(clock=clock, tracer=tracer, workers=config.bus.workers,
                             handler_nice=config.bus.handler_nice)
-    from genxr.deploy.ray_bus import RayBus
-    from genxr.deploy.serve import connect
+    from genxr.deploy.serving.ray_bus import RayBus
+    from genxr.deploy.serving.deployments import connect
 
     try:
         handles = connect(config.bus.ray_address, world_kind=f"world:{world_kind(config)}")

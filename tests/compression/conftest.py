@@ -50,7 +50,7 @@ def duplicate_channels(model: nn.Module, example_inputs) -> nn.Module:
 @pytest.fixture
 def tiny():
     """Factory: tiny(name) -> (model in eval mode with random BN statistics, example inputs)."""
-    from genxr.compression.models import build
+    from genxr.compression.research.models import build
 
     def make(name: str, seed: int = 0):
         torch.manual_seed(seed)

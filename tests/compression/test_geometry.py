@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from genxr.compression import geometry
 from genxr.compression.cluster import kmeans
-from genxr.compression.models import build
+from genxr.compression.research.models import build
 
 TOL = 1e-9
 

@@ -77,7 +77,7 @@ def test_expected_activation_correction_reduces_mean_output_shift(gated):
 
 
 def test_expected_activation_adds_a_bias_to_bias_free_consumers_and_reloads(tiny, tmp_path):
-    from genxr.compression.checkpoint import load_checkpoint, save_checkpoint
+    from genxr.compression.research.checkpoint import load_checkpoint, save_checkpoint
 
     model, x = tiny("llama")
     folded, report = fold(model, x, 0.5, repair="expected-activation")

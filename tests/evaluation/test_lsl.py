@@ -13,7 +13,7 @@ from genxr.evaluation.lsl import TRACKING_CHANNELS, LslPublisher, follow_session
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import SessionEvent
 from genxr.platform.tracing import Tracer
-from genxr.xr_runtime.recording import Recorder
+from genxr.xr_runtime.recording.writer import Recorder
 
 pylsl = pytest.importorskip("pylsl")
 

@@ -12,7 +12,7 @@ from genxr.platform.clock import ManualClock
 from genxr.platform.config import ConfigError, load_config
 from genxr.platform.messages import DisplayFrame
 from genxr.platform.tracing import Tracer
-from genxr.xr_runtime.frame_loop import LoopMetrics
+from genxr.xr_runtime.metrics import LoopMetrics
 from genxr.xr_runtime.hud import Hud, HudConfig, HudStats, hud_lines
 from tests.xr_runtime.test_frame_loop import WORLD, TurningHead, answer, make_loop
 

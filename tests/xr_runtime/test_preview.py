@@ -154,7 +154,7 @@ import glfw
 from genxr.platform.clock import MONOTONIC
 from genxr.platform.config import load_config
 from genxr.xr_runtime import preview
-from genxr.xr_runtime.recording import read_recording
+from genxr.xr_runtime.recording.reader import read_recording
 from genxr.xr_runtime.session import run_session
 from genxr.xr_runtime.sim_source import SimulatedSource
 
@@ -232,7 +232,7 @@ def test_a_session_with_a_preview_and_no_display_stops_before_anything_starts(tm
 def test_genxr_demo_preview_without_a_display_exits_2_saying_what_to_do(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from genxr.cli import app
+    from genxr.cli.app import app
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from genxr.platform.config import load_config
-from genxr.xr_runtime.recording import Recorder, read_recording
+from genxr.xr_runtime.recording.reader import read_recording
+from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.session import SessionError, run_session
 from tests.xr_runtime.test_recording import frames
 

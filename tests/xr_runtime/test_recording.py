@@ -18,19 +18,10 @@ import pytest
 from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import DisplayFrame, SessionEvent, TrackingFrame
-from genxr.xr_runtime.recording import (
-    CHUNKS_FILE,
-    HEADER_BYTES,
-    MANIFEST_FILE,
-    Recorder,
-    RecordingError,
-    ReplaySource,
-    read_recording,
-    recover_recording,
-    scan_chunks,
-    tail_recording,
-    verify_recording,
-)
+from genxr.xr_runtime.recording.format import CHUNKS_FILE, HEADER_BYTES, MANIFEST_FILE, RecordingError, scan_chunks
+from genxr.xr_runtime.recording.reader import read_recording, recover_recording, tail_recording, verify_recording
+from genxr.xr_runtime.recording.writer import Recorder
+from genxr.xr_runtime.replay_source import ReplaySource
 
 PERIOD = 11_111_111
 
@@ -175,7 +166,7 @@ CHILD = textwrap.dedent("""
     import resource, signal, sys
     from genxr.evaluation.benchmarks.bus import two_handed_frame
     from genxr.platform.clock import ManualClock
-    from genxr.xr_runtime.recording import Recorder
+    from genxr.xr_runtime.recording.writer import Recorder
     if sys.argv[2] == "full":  # a disk that fills up after ~40 kB
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))

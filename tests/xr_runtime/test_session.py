@@ -9,7 +9,7 @@ import av
 import pytest
 
 from genxr.platform.config import load_config
-from genxr.xr_runtime.recording import read_recording
+from genxr.xr_runtime.recording.reader import read_recording
 from genxr.xr_runtime.session import SessionError, run_session
 from genxr.xr_runtime.sim_source import SimulatedSource
 from tests.platform.test_tracing import validate_chrome_trace

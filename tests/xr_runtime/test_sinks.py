@@ -74,9 +74,9 @@ def test_video_sink_encodes_in_a_child_process_outside_the_terminals_process_gro
 
     path = tmp_path / "session.mp4"
     with VideoSink(path, fps=30) as sink:
-        assert sink._process.pid != os.getpid()
+        assert sink._writer._process.pid != os.getpid()
         # Ctrl-C signals the terminal's foreground process group: the encoder is not in it
-        assert os.getpgid(sink._process.pid) != os.getpgid(0)
+        assert os.getpgid(sink._writer._process.pid) != os.getpgid(0)
         for frame_id in range(6):
             sink.submit(display(frame_id))
     with av.open(str(path)) as container:
@@ -88,12 +88,12 @@ def test_video_sink_drops_and_counts_frames_when_the_encoder_falls_behind(tmp_pa
     import signal
 
     sink = VideoSink(tmp_path / "session.mp4", fps=30, max_queued_bytes=3 * 32 * 32 * 3)
-    os.kill(sink._process.pid, signal.SIGSTOP)  # an encoder starved of CPU
+    os.kill(sink._writer._process.pid, signal.SIGSTOP)  # an encoder starved of CPU
     try:
         for frame_id in range(40):
             sink.submit(display(frame_id))
     finally:
-        os.kill(sink._process.pid, signal.SIGCONT)
+        os.kill(sink._writer._process.pid, signal.SIGCONT)
     sink.close()
     assert sink.dropped_frames > 0 and sink.frames + sink.dropped_frames == 40
     with av.open(str(tmp_path / "session.mp4")) as container:
@@ -107,13 +107,13 @@ def test_a_dead_encoder_is_a_sink_error_naming_the_file_and_leaves_only_a_partia
     path = tmp_path / "session.mp4"
     sink = VideoSink(path, fps=30)
     sink.submit(display(0))
-    os.kill(sink._process.pid, signal.SIGKILL)
-    sink._process.wait()
+    os.kill(sink._writer._process.pid, signal.SIGKILL)
+    sink._writer._process.wait()
     import time
 
     sink.submit(display(1))  # the writer thread finds the pipe broken when it writes this one
     deadline = time.monotonic() + 30
-    while sink._error is None and time.monotonic() < deadline:
+    while sink._writer._error is None and time.monotonic() < deadline:
         time.sleep(0.01)
     with pytest.raises(SinkError, match="session.mp4"):
         sink.submit(display(2))

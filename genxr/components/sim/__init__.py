@@ -20,28 +20,20 @@ Public API (imported lazily, so ``genxr --help`` does not load torch):
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader
 
-_EXPORTS = {
-    **dict.fromkeys(("ScriptedUser", "SimStep"), "genxr.components.sim.user"),
-    "TrackingNoise": "genxr.components.sim.tracking",
-    **dict.fromkeys(("BEHAVIOURS", "UnknownBehaviourError", "parse_behaviours"), "genxr.components.sim.behaviours"),
-    **dict.fromkeys(("HandModel", "HandModelConfig", "HandPose", "ARTICULATION_NAMES", "ARTICULATION_LIMITS",
-                     "GRIPS", "ArticulationError"), "genxr.components.sim.hand"),
-    **dict.fromkeys(("MANO21_JOINT_NAMES", "openxr_to_mano21", "mano21_to_openxr"), "genxr.components.sim.mano"),
-    **dict.fromkeys(("Scene", "SceneConfig", "SceneState", "OBJECT_NAMES"), "genxr.components.sim.scene"),
-    **dict.fromkeys(("Renderer", "RendererConfig", "RenderBatch", "RenderOutput"), "genxr.components.sim.renderer"),
-    "PinholeCamera": "genxr.components.sim.camera",
-    **dict.fromkeys(("FIELDS", "record_episode", "render_batch"), "genxr.components.sim.episode"),
-    **dict.fromkeys(("DatasetConfig", "DatasetError", "write_dataset", "read_manifest"),
-                    "genxr.components.sim.dataset"),
-    "SimClips": "genxr.components.sim.clips",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'genxr.components.sim' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "user": ["ScriptedUser", "SimStep"],
+    "tracking": ["TrackingNoise"],
+    "behaviours": ["BEHAVIOURS", "UnknownBehaviourError", "parse_behaviours"],
+    "hand": ["HandModel", "HandModelConfig", "HandPose", "ARTICULATION_NAMES", "ARTICULATION_LIMITS", "GRIPS",
+             "ArticulationError"],
+    "mano": ["MANO21_JOINT_NAMES", "openxr_to_mano21", "mano21_to_openxr"],
+    "scene": ["Scene"],
+    "layout": ["SceneConfig", "SceneState", "OBJECT_NAMES"],
+    "renderer": ["Renderer", "RendererConfig", "RenderBatch", "RenderOutput"],
+    "camera": ["PinholeCamera"],
+    "episode": ["FIELDS", "record_episode", "render_batch"],
+    "dataset": ["DatasetConfig", "DatasetError", "write_dataset", "read_manifest"],
+    "clips": ["SimClips"],
+})

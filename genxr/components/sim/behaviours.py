@@ -20,7 +20,7 @@ import numpy as np
 from genxr.components.sim.contacts import INDEX_TIP, THUMB_TIP
 from genxr.components.sim.geometry import euler_yxz
 from genxr.components.sim.hand import GRIPS, HandModel, pinch
-from genxr.components.sim.scene import SceneLayout
+from genxr.components.sim.layout import SceneLayout
 from genxr.components.sim.timeline import Timeline, Track
 
 _MIRROR = np.array([-1.0, 1.0, 1.0, -1.0, 1.0, -1.0])

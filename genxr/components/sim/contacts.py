@@ -17,7 +17,7 @@ import numpy as np
 from genxr.components.sim.hand import BONES, HandPose
 
 if TYPE_CHECKING:
-    from genxr.components.sim.scene import SceneLayout, SceneState
+    from genxr.components.sim.layout import SceneLayout, SceneState
 
 SAMPLES_PER_BONE = 6
 THUMB_TIP, INDEX_TIP, WRIST = 5, 10, 1

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genxr.platform.messages import DisplayFrame
 
 OBJECT_PALETTE = np.array([[0, 0, 0], [120, 80, 40], [230, 210, 40], [40, 170, 60], [200, 50, 200]], np.uint8)
 HAND_PALETTE = np.array([[0, 0, 0], [60, 120, 255], [255, 70, 50]], np.uint8)
@@ -69,9 +68,9 @@ def save_preview(record: dict[str, np.ndarray], path: Path, fps: float = 30.0, c
         images = [Image.fromarray(frame) for frame in frames]
         images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
         return path
-    from genxr.xr_runtime.sinks import VideoSink
+    from genxr.platform.video import VideoWriter
 
-    with VideoSink(path, fps=fps) as sink:
+    with VideoWriter(path, fps=fps) as writer:
         for k, frame in enumerate(frames):
-            sink.submit(DisplayFrame(frame_id=k, display_time_ns=int(record["sample_time_ns"][k]), image=frame))
+            writer.write(frame, f"frame {k}")
     return path

@@ -24,7 +24,8 @@ import numpy as np
 from genxr.components.sim.behaviours import Actor, parse_behaviours, script_episode
 from genxr.components.sim.geometry import euler_yxz
 from genxr.components.sim.hand import HandModel, HandModelConfig, HandPose
-from genxr.components.sim.scene import Scene, SceneConfig, SceneState
+from genxr.components.sim.layout import SceneConfig, SceneState
+from genxr.components.sim.scene import Scene
 from genxr.components.sim.tracking import Tracker, TrackingNoise
 from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
 from genxr.platform.messages import TrackingFrame

@@ -8,10 +8,10 @@ the causal stream generates one latent token per 4-frame step on KV caches; the 
 
 * ``torch``: eager :class:`AvatarStream` and :class:`WindowBaseline`;
 * ``onnxruntime``: the fixed-shape steps exported to ONNX and run by ONNX Runtime
-  (:class:`~genxr.deploy.avatar_engine.EngineAvatarStream` over
-  :func:`~genxr.deploy.avatar_serving.avatar_onnx`,
-  :class:`~genxr.deploy.export_avatar_baseline.EngineWindowBaseline` over
-  :func:`~genxr.deploy.export_avatar_baseline.baseline_onnx`; exported once per checkpoint into
+  (:class:`~genxr.deploy.engines.avatar.EngineAvatarStream` over
+  :func:`~genxr.deploy.serving.avatar.avatar_onnx`,
+  :class:`~genxr.deploy.export.avatar_baseline.EngineWindowBaseline` over
+  :func:`~genxr.deploy.export.avatar_baseline.baseline_onnx`; exported once per checkpoint into
   the ONNX cache, with parity checked at export).
 
 Timed: ``step`` calls only (feature extraction, generation, decoding, seam filter, 6D
@@ -79,9 +79,9 @@ def engine_pair(engine: str, checkpoint: Path, threads: int) -> tuple[AvatarStre
         models, _ = load_checkpoint(checkpoint)
         return AvatarStream(models["vae"], models["generator"]), WindowBaseline(models["vae"], models["baseline"])
     if engine == "onnxruntime":
-        from genxr.deploy.avatar_engine import EngineAvatarStream
-        from genxr.deploy.avatar_serving import avatar_onnx
-        from genxr.deploy.export_avatar_baseline import EngineWindowBaseline, baseline_onnx
+        from genxr.deploy.engines.avatar import EngineAvatarStream
+        from genxr.deploy.serving.avatar import avatar_onnx
+        from genxr.deploy.export.avatar_baseline import EngineWindowBaseline, baseline_onnx
 
         return (EngineAvatarStream.from_onnx(avatar_onnx(checkpoint), threads),
                 EngineWindowBaseline.from_onnx(baseline_onnx(checkpoint), threads))

@@ -2,12 +2,12 @@
 
 One run, three variants of the shipped student: ``unfolded`` (as shipped), ``folded`` and
 ``pruned`` (L2 group magnitude, the same groups) with ``ratio`` of the channels of every
-compressed group removed (:func:`genxr.deploy.compress.compress_student`). For each:
+compressed group removed (:func:`genxr.deploy.export.compressed.compress_student`). For each:
 
 * ``params`` and ``macs`` (Torch-Pruning's count for one chunk forward) and the
   reduction against unfolded;
 * latency of one steady-state chunk step - a ``chunk_frames`` chunk against a full KV
-  cache, the unit :mod:`genxr.deploy.export` exports; a generated chunk costs ``steps + 1``
+  cache, the unit :mod:`genxr.deploy.export.student` exports; a generated chunk costs ``steps + 1``
   (3) of them plus decoding - in ONNX Runtime (one intra-op thread, no spinning) and in
   eager torch (``torch.set_num_threads(1)``): the median (and the 25th/75th percentiles,
   to show the noise) of ``chunks`` timed steps after 5 warm-up steps. The variants are timed round-robin, step by step, so a change of load on a
@@ -91,8 +91,8 @@ def run(ratio: float = 0.3, chunks: int = 100, rollout_frames: int = 64, episode
     """The comparison described in the module docstring, as a JSON-able dict (progress on ``console``,
     default stderr)."""
     from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
-    from genxr.deploy.compress import compress_student
-    from genxr.deploy.export import export_step
+    from genxr.deploy.export.compressed import compress_student
+    from genxr.deploy.export.student import export_step
 
     _check(ratio, chunks, rollout_frames, episodes)
     console = console or Console(stderr=True)

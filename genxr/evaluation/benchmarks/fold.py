@@ -47,7 +47,7 @@ def run(ratio: float = 0.5, repeats: int = 2, batch: int = 16, latency_runs: int
     import torch_pruning as tp
 
     from genxr.compression import fold, prune
-    from genxr.compression.models import build
+    from genxr.compression.research.models import build
 
     torch.manual_seed(seed)
     model = build("resnet18", width=width).eval()

@@ -23,7 +23,7 @@ import numpy as np
 
 from genxr.platform.messages import Pose, WorldFrame
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
-from genxr.xr_runtime.frame_loop import LoopMetrics
+from genxr.xr_runtime.metrics import LoopMetrics
 from genxr.xr_runtime.hud import Hud, hud_lines, render_patch
 
 FRAME_NS = round(1e9 / 90)

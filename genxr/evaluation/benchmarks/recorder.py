@@ -20,7 +20,8 @@ import numpy as np
 from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import DisplayFrame
-from genxr.xr_runtime.recording import Recorder, verify_recording
+from genxr.xr_runtime.recording.reader import verify_recording
+from genxr.xr_runtime.recording.writer import Recorder
 
 
 def run(seconds: float = 10.0, rate_hz: float = 90.0, resolution: int = 64, flush_interval_s: float = 0.5,

@@ -3,7 +3,7 @@
 All in one run on a local Ray instance (127.0.0.1):
 
 * ``serve_rtt_ms_*`` - a world-model chunk request (four two-handed tracking frames) through
-  genxr's Serve path: :class:`~genxr.deploy.ray_bus.RayBus` (type checks, deadline, session
+  genxr's Serve path: :class:`~genxr.deploy.serving.ray_bus.RayBus` (type checks, deadline, session
   re-open) -> the ``world:echo`` deployment (looks up the session, answers a 64x64 frame at
   once) -> the reply, type-checked;
 * ``bare_handle_rtt_ms_p50`` - a bare Serve handle round trip of the same two messages (a
@@ -13,7 +13,7 @@ All in one run on a local Ray instance (127.0.0.1):
 * ``throughput_rps_{1,2,4}_sessions`` - ground-truth world requests answered per second
   with 1, 2 and 4 sessions requesting concurrently from one replica;
 * ``ort_speedup_vs_torch`` - the world-model student's steady-state chunk step exported to
-  ONNX (:mod:`genxr.deploy.export`): eager torch time over ONNX Runtime time, one thread
+  ONNX (:mod:`genxr.deploy.export.student`): eager torch time over ONNX Runtime time, one thread
   each, measured in the same run.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genxr.deploy.export import export_student_step
+from genxr.deploy.export.student import export_student_step
 from genxr.platform.bus import InProcessBus
 from genxr.platform.messages import WorldFrameRequest, encode
 
@@ -68,8 +68,8 @@ def _timed(call, n: int) -> list[float]:
 
 
 def _throughput(handle, sessions: int) -> float:
-    from genxr.deploy.ray_bus import RayBus
-    from genxr.xr_runtime.session import WORLD_SERVICE
+    from genxr.deploy.serving.ray_bus import RayBus
+    from genxr.platform.services import WORLD_SERVICE
 
     counts = [0] * sessions
     stop = time.monotonic() + SECONDS_PER_THROUGHPUT_RUN
@@ -95,9 +95,9 @@ def run(n: int = 200) -> dict[str, float | int | None]:
     import ray
     from ray import serve
 
-    from genxr.deploy.ray_bus import RayBus
-    from genxr.deploy.serve import MODEL_FACTORIES, ModelDeployment, connect, deployment_options
-    from genxr.xr_runtime.session import WORLD_SERVICE
+    from genxr.deploy.serving.ray_bus import RayBus
+    from genxr.deploy.serving.deployments import MODEL_FACTORIES, ModelDeployment, connect, deployment_options
+    from genxr.platform.services import WORLD_SERVICE
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

@@ -9,7 +9,7 @@ frame to one ``resolution`` x ``resolution`` display, the stage with the issue's
   fields of view (a Valve Index-like eye: 2 degrees more outwards than inwards) and
   orientations, one image per eye;
 * with ``gl=True``, the swapchain upload of both eyes (``glTexSubImage2D`` into sRGB
-  textures, :func:`~genxr.xr_runtime.openxr_sink.upload_rgb`, finished with ``glFinish``)
+  textures, :func:`~genxr.xr_runtime.openxr.sink.upload_rgb`, finished with ``glFinish``)
   with the GL this process gets through EGL - Mesa's llvmpipe on a machine without a GPU,
   which is a CPU copy, not what a headset PC's driver costs.
 """
@@ -99,7 +99,7 @@ def _gl_upload(resolution: int):
     from OpenGL import GL
     from xr.utils.gl.egl_util import EGLOffscreenContextProvider
 
-    from genxr.xr_runtime.openxr_sink import GL_SRGB8_ALPHA8, upload_rgb
+    from genxr.xr_runtime.openxr.sink import GL_SRGB8_ALPHA8, upload_rgb
 
     context = EGLOffscreenContextProvider()
     context.make_current()

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from genxr.xr_runtime.recording import CHUNKS_FILE, RecordingError, read_recording
+from genxr.xr_runtime.recording.format import CHUNKS_FILE, RecordingError
+from genxr.xr_runtime.recording.reader import read_recording
 
 MAX_POINTS = 4000
 RATE_BIN_S = 0.5

@@ -29,7 +29,7 @@ from typing import Any
 from genxr.evaluation.study.design import condition_order
 from genxr.evaluation.study.participants import validate_participant_id
 from genxr.evaluation.study.protocol import Protocol, ProtocolError, load_protocol, missing_parts
-from genxr.xr_runtime.recording import write_json_atomic
+from genxr.xr_runtime.recording.format import write_json_atomic
 
 PROTOCOL_FILE = "protocol.yaml"
 STUDY_FILE = "study.json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genxr.components.sim.scene import SceneState
+from genxr.components.sim.layout import SceneState
 
 MOVE_M = 0.10
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genxr.components.sim.scene import BALL_ID, OBJECT_NAMES, Scene, make_layout
+from genxr.components.sim.layout import BALL_ID, OBJECT_NAMES, make_layout
+from genxr.components.sim.scene import Scene
 
 
 def test_same_seed_same_room_other_seed_other_room():

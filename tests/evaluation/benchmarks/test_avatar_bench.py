@@ -8,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genxr.cli import app
+from genxr.cli.app import app
 from genxr.components.avatar.checkpoint import save_checkpoint
 from genxr.components.avatar.generator import GENERATOR_PRESETS, LatentGenerator
 from genxr.components.avatar.stream import AvatarStream, WindowBaseline

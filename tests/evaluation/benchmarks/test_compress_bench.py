@@ -9,7 +9,7 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from genxr.cli import app
+from genxr.cli.app import app
 
 
 @pytest.fixture(scope="module")

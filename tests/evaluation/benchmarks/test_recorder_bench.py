@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from genxr.cli import app
+from genxr.cli.app import app
 
 
 def test_bench_recorder_prints_the_figures_of_a_verified_recording():

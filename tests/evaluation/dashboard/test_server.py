@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from typer.testing import CliRunner
 
-from genxr.cli import app as cli
+from genxr.cli.app import app as cli
 from genxr.evaluation.dashboard.data import SPANS_FILE, load_session, perfetto_trace, read_spans
 from genxr.evaluation.dashboard.server import DashboardError, check_bind, create_app, is_loopback
 from genxr.platform.config import load_config
@@ -140,7 +140,7 @@ def test_genxr_dashboard_command_serves_the_sessions_on_localhost(sessions):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-c", "from genxr.cli import main; main()", "dashboard",
+    server = subprocess.Popen([sys.executable, "-c", "from genxr.cli.app import main; main()", "dashboard",
                                *map(str, sessions), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from genxr.cli import app
+from genxr.cli.app import app
 from genxr.evaluation.study.answers import SimulatedAnswers
 from genxr.evaluation.study.runner import run_participant
 from genxr.evaluation.study.store import LOG_FILE, StudyError, open_study
-from genxr.xr_runtime.recording import read_recording
+from genxr.xr_runtime.recording.reader import read_recording
 
 PROTOCOL = Path(__file__).parents[3] / "genxr" / "evaluation" / "study" / "protocols" / "synthetic.yaml"
 runner = CliRunner()

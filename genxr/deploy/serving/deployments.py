@@ -1,0 +1,291 @@
+"""Ray Serve deployments of genxr's model services, and starting or joining a Ray cluster.
+
+One deployment class, :class:`ModelDeployment`, serves any model a session calls through
+the bus: it holds per-session streaming state in a :class:`SessionStore` (opened with the
+session's parameters, bounded, evicted when idle) and answers the platform's pydantic
+messages as they are (Ray pickles them; they were validated when they were made, and
+re-validating every array at the replica doubled the cost of a round trip).
+:data:`MODEL_FACTORIES` names what a deployment can hold; kinds in :data:`ENGINE_KINDS`
+take an ``engine`` option (``torch``, ``onnxruntime``, ``tensorrt``; default ONNX Runtime
+where it is importable), loaded once per replica when it starts.
+
+``build_app(...)`` binds the ``world_model`` deployment and ``build_avatar_app(...)`` the
+``avatar`` deployment, each its own application (changing the world model redeploys only
+its own); :func:`connect` starts a local Ray instance bound to 127.0.0.1 (or joins
+``address``, a cluster started with ``ray start --head``), runs both and returns the
+DeploymentHandles. ``serve_config.yaml`` beside this file deploys the same applications
+with ``serve deploy`` (``import_path`` :func:`app_builder` and :func:`avatar_app_builder`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from genxr.deploy.serving.sessions import SessionStore
+from genxr.platform.messages import (
+    AvatarMotion,
+    AvatarRequest,
+    Message,
+    WorldFrame,
+    WorldFrameRequest,
+)
+
+APP_NAME = "genxr"
+AVATAR_APP_NAME = "genxr-avatar"
+
+
+def _ground_truth_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+    from genxr.components.sim.world_service import GroundTruthWorld
+
+    return GroundTruthWorld(seed=int(params.get("seed", 0)))
+
+
+def _student_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+    from genxr.deploy.engines.base import default_engine
+    from genxr.deploy.engines.world import EngineStudentWorld
+
+    return EngineStudentWorld(engine or default_engine(), seed=int(params.get("seed", 0)))
+
+
+def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callable[[AvatarRequest], AvatarMotion]:
+    """One session's avatar (:class:`~genxr.deploy.serving.avatar.EngineAvatarService`) on ``engine``,
+    opened with ``start_time_ns`` (the session's frame 0 on the genxr clock, required), ``seed``,
+    ``guidance_scale`` and ``checkpoint`` (a folder on the replica's machine; default the shipped one)."""
+    from genxr.deploy.serving.avatar import EngineAvatarService
+
+    if "start_time_ns" not in params:
+        raise ValueError(f"avatar sessions need start_time_ns (the session start, ns) in their parameters; "
+                         f"got {sorted(params)}")
+    from genxr.deploy.engines.base import default_engine
+
+    return EngineAvatarService(int(params["start_time_ns"]), engine=engine or default_engine(),
+                               seed=int(params.get("seed", 0)),
+                               guidance_scale=float(params.get("guidance_scale", 1.0)),
+                               checkpoint=params.get("checkpoint"))
+
+
+def _echo_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+    """Answers at once with a blank 64x64 frame: measures the serving path without a model."""
+    import numpy as np
+
+    image = np.zeros((64, 64, 3), np.uint8)
+
+    def answer(request: WorldFrameRequest) -> WorldFrame:
+        newest = request.tracking[-1]
+        return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=newest.frame_id,
+                          head=newest.head, generated_for_time_ns=newest.predicted_display_time_ns,
+                          vertical_fov_deg=90.0, image=image, model="echo")
+
+    return answer
+
+
+MODEL_FACTORIES: dict[str, Callable[[dict[str, Any]], Callable[[Message], Message]]] = {
+    "world:ground_truth": _ground_truth_world,
+    "world:student": _student_world,
+    "world:echo": _echo_world,
+    "avatar:stream": _avatar_stream,
+}
+"""Model kind -> factory(session params, engine) -> per-session handler (request message -> response)."""
+
+def _load_student_engine(engine: str) -> None:
+    from genxr.deploy.engines.world import student_engine
+
+    student_engine(engine)
+
+
+def _load_avatar_engine(engine: str) -> None:
+    from genxr.deploy.serving.avatar import avatar_step_engine
+
+    avatar_step_engine(engine)
+
+
+ENGINE_KINDS: dict[str, Callable[[str], None]] = {"world:student": _load_student_engine,
+                                                  "avatar:stream": _load_avatar_engine}
+"""Model kinds with an ``engine`` option -> what loads (exports once, caches) that engine in a replica."""
+
+
+def describe_handler(kind: str, engine: str | None, handler: Any) -> dict[str, Any]:
+    """What serves a session: the kind, the engine and providers, the handler's own ``describe()``
+    and its request rate (``rate_hz``) where it has one."""
+    description: dict[str, Any] = {"kind": kind, "engine": engine, "pid": os.getpid()}
+    if hasattr(handler, "rate_hz"):
+        description["rate_hz"] = float(handler.rate_hz)
+    if hasattr(handler, "describe"):
+        description.update(handler.describe())
+    return description
+
+
+class ModelDeployment:
+    """A replica serving one model kind for many sessions (wrapped by ``serve.deployment``)."""
+
+    def __init__(self, kind: str, max_sessions: int = 8, idle_timeout_s: float = 300.0,
+                 torch_threads: int | None = 1, nice: int = 10, engine: str | None = None) -> None:
+        if kind not in MODEL_FACTORIES:
+            raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
+        from genxr.deploy.engines.base import check_engine_name, default_engine
+
+        if engine is not None:
+            if kind not in ENGINE_KINDS:
+                raise ValueError(f"model kind {kind!r} has no engine option (engine={engine!r}); "
+                                 f"kinds with one: {sorted(ENGINE_KINDS)}")
+            check_engine_name(engine)
+        os.nice(nice)  # a replica on the headset's PC must not take the CPU from the frame loop
+        if torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+        self.kind = kind
+        self.engine = None
+        if kind in ENGINE_KINDS:
+            self.engine = engine or default_engine()
+            ENGINE_KINDS[kind](self.engine)  # export / build now, not on the first session's open
+        self.sessions = SessionStore(functools.partial(MODEL_FACTORIES[kind], engine=self.engine),
+                                     max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
+
+    def open_session(self, session_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Opens (or re-opens) ``session_id`` with ``params``; returns :meth:`describe` of it."""
+        self.sessions.open(session_id, params)
+        return self.describe(session_id)
+
+    def describe(self, session_id: str) -> dict[str, Any]:
+        """What serves ``session_id`` here (:func:`describe_handler`); UnknownSessionError if not held."""
+        return describe_handler(self.kind, self.engine, self.sessions.get(session_id))
+
+    def close_session(self, session_id: str) -> bool:
+        return self.sessions.close(session_id)
+
+    def __call__(self, request: Message) -> Message:
+        if not isinstance(request, Message):
+            raise TypeError(f"{self.kind} replica expects a genxr message, got {type(request).__name__}")
+        handler = self.sessions.get(request.session_id)
+        return handler(request)
+
+    def replica_info(self) -> dict[str, Any]:
+        """The model kind and engine name this replica was started with, and how many sessions it holds."""
+        return {"kind": self.kind, "engine": self.engine, "sessions": len(self.sessions)}
+
+    def pid(self) -> int:
+        """The replica's process id (diagnostics, and the replica-restart test)."""
+        return os.getpid()
+
+
+def deployment_options(max_ongoing_requests: int = 4, num_cpus: float = 0.5) -> dict[str, Any]:
+    """Serve options for model replicas: small queues (a 90 Hz loop wants fresh answers, not a
+    backlog), half a CPU each for scheduling (a world model and an avatar replica then fit on a
+    2-core lab PC beside nothing else Ray schedules), quick health checks so a dead replica is
+    replaced in seconds."""
+    return {"max_ongoing_requests": max_ongoing_requests, "ray_actor_options": {"num_cpus": num_cpus},
+            "health_check_period_s": 1.0, "health_check_timeout_s": 10.0}
+
+
+def build_app(world_kind: str = "world:ground_truth", max_sessions: int = 8, idle_timeout_s: float = 300.0,
+              world_engine: str | None = None):
+    """The world application: one ``world_model`` deployment serving ``world_kind`` (on
+    ``world_engine`` where the kind takes one, see :data:`ENGINE_KINDS`)."""
+    from ray import serve
+
+    _check_kind(world_kind)
+    world = serve.deployment(ModelDeployment, name="world_model", **deployment_options())
+    return world.bind(world_kind, max_sessions, idle_timeout_s, engine=world_engine)
+
+
+def build_avatar_app(avatar_kind: str = "avatar:stream", max_sessions: int = 8, idle_timeout_s: float = 300.0,
+                     avatar_engine: str | None = None):
+    """The avatar application: one ``avatar`` deployment (on ``avatar_engine``). It is an
+    application of its own so a session that changes the world model (``serve.run`` again)
+    leaves the avatar replicas and their sessions be."""
+    from ray import serve
+
+    _check_kind(avatar_kind)
+    avatar = serve.deployment(ModelDeployment, name="avatar", **deployment_options())
+    return avatar.bind(avatar_kind, max_sessions, idle_timeout_s, engine=avatar_engine)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MODEL_FACTORIES:
+        raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
+
+
+def app_builder(args: dict[str, Any]):
+    """``import_path`` target for ``serve deploy serve_config.yaml``; ``args`` as in :func:`build_app`."""
+    return build_app(**args)
+
+
+def avatar_app_builder(args: dict[str, Any]):
+    """``import_path`` target of the avatar application; ``args`` as in :func:`build_avatar_app`."""
+    return build_avatar_app(**args)
+
+
+def serve_options(world: str = "student", engine: str | None = None) -> dict[str, str | None]:
+    """``connect`` keywords for ``genxr serve --world W --engine E``: ``engine`` applies to the
+    student world and to the avatar; ValueError naming the bad value otherwise."""
+    from genxr.deploy.engines.base import check_engine_name
+
+    kind = f"world:{world}"
+    if kind not in MODEL_FACTORIES:
+        known = sorted(k.removeprefix("world:") for k in MODEL_FACTORIES if k.startswith("world:"))
+        raise ValueError(f"--world must be one of {known}, got {world!r}")
+    if engine is not None:
+        check_engine_name(engine)
+    return {"world_kind": kind, "world_engine": engine if kind in ENGINE_KINDS else None, "avatar_engine": engine}
+
+
+def describe_deployments(handles: dict[str, Any]) -> str:
+    """One line per deployment: what its replica runs (``replica_info``), e.g. ``world_model: world:student on onnxruntime``."""
+    lines = []
+    for name, handle in sorted(handles.items()):
+        info = handle.replica_info.remote().result(timeout_s=60)
+        lines.append(f"{name}: {info['kind']}" + (f" on {info['engine']}" if info["engine"] else ""))
+    return "; ".join(lines)
+
+
+def connect(address: str | None = None, world_kind: str = "world:ground_truth",
+            world_engine: str | None = None, avatar_engine: str | None = None) -> dict[str, Any]:
+    """Starts (or joins) Ray and Serve, runs both applications, returns
+    ``{"world_model": DeploymentHandle, "avatar": DeploymentHandle}``.
+
+    A local instance binds to 127.0.0.1 with Serve's HTTP proxy disabled (handles only);
+    ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC).
+    An application already running the asked-for model kind (on the asked-for engine, where one
+    is given) is kept as it is - its replicas and their sessions live on; otherwise it is
+    (re)deployed. Engines left unset accept whatever runs, and default to ONNX Runtime where it
+    is importable when deploying.
+    """
+    import ray
+    from ray import serve
+
+    if not ray.is_initialized():
+        if address is None:
+            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    serve.start(proxy_location="Disabled")
+    world = _running(APP_NAME, world_kind, world_engine)
+    if world is None:
+        world = serve.run(build_app(world_kind, world_engine=world_engine), name=APP_NAME, route_prefix=None)
+    avatar = _running(AVATAR_APP_NAME, "avatar:stream", avatar_engine)
+    if avatar is None:
+        avatar = serve.run(build_avatar_app(avatar_engine=avatar_engine), name=AVATAR_APP_NAME, route_prefix=None)
+    return {"world_model": world, "avatar": avatar}
+
+
+def _running(app_name: str, kind: str, engine: str | None):
+    """The handle of ``app_name`` if it is running ``kind`` (on ``engine``, unless None), else None."""
+    from ray import serve
+    from ray.exceptions import RayError
+
+    status = serve.status().applications.get(app_name)
+    if status is None or status.status != "RUNNING":
+        return None
+    handle = serve.get_app_handle(app_name)
+    try:
+        info = handle.replica_info.remote().result(timeout_s=30)
+    except (RayError, TimeoutError, AttributeError):  # an older genxr's replica, or one going away: redeploy
+        return None
+    if info["kind"] != kind or (engine is not None and info["engine"] != engine):
+        return None
+    return handle

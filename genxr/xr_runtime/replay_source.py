@@ -1,0 +1,81 @@
+"""A recorded session's tracking replayed as a tracking source, at its original timing or as fast as read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from genxr.platform.clock import MONOTONIC, Clock
+from genxr.platform.messages import (
+    TrackingFrame,
+)
+from genxr.xr_runtime.timing import FrameTiming
+from genxr.xr_runtime.recording.format import (
+    RecordingError,
+)
+from genxr.xr_runtime.recording.reader import Recording, read_recording
+
+
+class ReplaySource:
+    """Plays a recording back as a tracking source.
+
+    ``timing="original"`` paces frames by their recorded predicted display times (shifted
+    to now on ``clock``); ``timing="fast"`` returns them as fast as the loop asks. Times in
+    the replayed frames are shifted by the same offset, so latencies measured downstream
+    stay meaningful; frame ids are kept.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], *, timing: str = "original", clock: Clock = MONOTONIC) -> None:
+        if timing not in ("original", "fast"):
+            raise ValueError(f"timing must be 'original' or 'fast', got {timing!r}")
+        self.folder = Path(folder)
+        self.timing = timing
+        self.clock = clock
+        self.recording: Recording | None = None
+        self._index = 0
+        self._offset_ns = 0
+
+    @property
+    def paces_display(self) -> bool:
+        return True
+
+    def __enter__(self) -> ReplaySource:
+        self.recording = read_recording(self.folder)
+        if not self.recording.frames:
+            raise RecordingError(f"{self.folder} holds no tracking frames to replay")
+        first = self.recording.frames[0]
+        self._offset_ns = self.clock.now_ns() - first.sample_time_ns
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.recording = None
+
+    def _shifted(self, frame: TrackingFrame) -> TrackingFrame:
+        update: dict[str, Any] = {"sample_time_ns": frame.sample_time_ns + self._offset_ns,
+                                  "predicted_display_time_ns": frame.predicted_display_time_ns + self._offset_ns}
+        if frame.audio is not None:
+            update["audio"] = frame.audio.model_copy(update={"start_time_ns": frame.audio.start_time_ns + self._offset_ns})
+        return frame.model_copy(update=update)
+
+    def wait_frame(self) -> FrameTiming:
+        frames = self.recording.frames
+        index = min(self._index, len(frames) - 1)
+        frame = frames[index]
+        period = (frames[index].predicted_display_time_ns - frames[index - 1].predicted_display_time_ns
+                  if index > 0 else 11_111_111)
+        if self.timing == "original":
+            self.clock.sleep_until_ns(frame.sample_time_ns + self._offset_ns)
+        else:  # re-stamp onto the loop's clock so downstream latencies are measured, not inherited
+            self._offset_ns = max(self._offset_ns, self.clock.now_ns() - frame.sample_time_ns)
+        return FrameTiming(frame_id=frame.frame_id, wake_time_ns=self.clock.now_ns(),
+                           predicted_display_time_ns=frame.predicted_display_time_ns + self._offset_ns,
+                           display_period_ns=max(1, period))
+
+    def read(self, timing: FrameTiming) -> TrackingFrame | None:
+        if self._index >= len(self.recording.frames):
+            return None
+        frame = self.recording.frames[self._index]
+        self._index += 1
+        return self._shifted(frame)

@@ -1,0 +1,21 @@
+from typer.testing import CliRunner
+
+from genxr.cli.app import app
+
+
+def test_unknown_preset_and_bad_checkpoint_exit_with_a_message(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "worldmodel-teacher", "--preset", "huge", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown preset 'huge'" in result.output
+    (tmp_path / "codec").mkdir()
+    result = runner.invoke(app, ["eval", "worldmodel", "--checkpoints", str(tmp_path), "--data", str(tmp_path / "none"),
+                                 "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 2
+
+
+def test_commands_are_registered():
+    runner = CliRunner()
+    for group, name in (("train", "worldmodel-codec"), ("train", "worldmodel-teacher"), ("train", "worldmodel-student"),
+                        ("eval", "worldmodel"), ("bench", "worldmodel")):
+        result = runner.invoke(app, [group, name, "--help"])
+        assert result.exit_code == 0, (group, name, result.output)
