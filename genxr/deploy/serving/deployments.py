@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from genxr.deploy.serving.sessions import SessionStore
+from genxr.deploy.serving.sessions import AvatarSessionParams, SessionStore, WorldSessionParams, parse_params
 from genxr.platform.messages import (
     AvatarMotion,
     AvatarRequest,
@@ -40,37 +40,33 @@ AVATAR_APP_NAME = "genxr-avatar"
 def _ground_truth_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
     from genxr.components.sim.world_service import GroundTruthWorld
 
-    return GroundTruthWorld(seed=int(params.get("seed", 0)))
+    return GroundTruthWorld(seed=parse_params(WorldSessionParams, params).seed)
 
 
 def _student_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
     from genxr.deploy.engines.base import default_engine
     from genxr.deploy.engines.world import EngineStudentWorld
 
-    return EngineStudentWorld(engine or default_engine(), seed=int(params.get("seed", 0)))
+    return EngineStudentWorld(engine or default_engine(), seed=parse_params(WorldSessionParams, params).seed)
 
 
 def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callable[[AvatarRequest], AvatarMotion]:
     """One session's avatar (:class:`~genxr.deploy.serving.avatar.EngineAvatarService`) on ``engine``,
     opened with ``start_time_ns`` (the session's frame 0 on the genxr clock, required), ``seed``,
     ``guidance_scale`` and ``checkpoint`` (a folder on the replica's machine; default the shipped one)."""
+    from genxr.deploy.engines.base import default_engine
     from genxr.deploy.serving.avatar import EngineAvatarService
 
-    if "start_time_ns" not in params:
-        raise ValueError(f"avatar sessions need start_time_ns (the session start, ns) in their parameters; "
-                         f"got {sorted(params)}")
-    from genxr.deploy.engines.base import default_engine
-
-    return EngineAvatarService(int(params["start_time_ns"]), engine=engine or default_engine(),
-                               seed=int(params.get("seed", 0)),
-                               guidance_scale=float(params.get("guidance_scale", 1.0)),
-                               checkpoint=params.get("checkpoint"))
+    opened = parse_params(AvatarSessionParams, params)
+    return EngineAvatarService(opened.start_time_ns, engine=engine or default_engine(), seed=opened.seed,
+                               guidance_scale=opened.guidance_scale, checkpoint=opened.checkpoint)
 
 
 def _echo_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
     """Answers at once with a blank 64x64 frame: measures the serving path without a model."""
     import numpy as np
 
+    parse_params(WorldSessionParams, params)
     image = np.zeros((64, 64, 3), np.uint8)
 
     def answer(request: WorldFrameRequest) -> WorldFrame:

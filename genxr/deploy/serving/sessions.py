@@ -16,9 +16,52 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
 
 State = TypeVar("State")
+
+MAX_SEED = 2**32 - 1
+"""The largest seed numpy's and torch's generators take."""
+
+
+Params = TypeVar("Params", bound="SessionParams")
+
+
+def parse_params(model: type[Params], params: dict[str, Any]) -> Params:
+    """``params`` checked against ``model``; a plain ValueError naming each bad field and value
+    (pydantic's own error does not survive Ray's pickling back to the caller)."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as err:
+        raise ValueError(f"session parameters {params!r}: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in err.errors())) from None
+
+
+class SessionParams(BaseModel):
+    """What a session sends when it opens its state on a replica (a plain dict on the wire).
+
+    Unknown keys and values out of range are refused by :func:`parse_params` naming the field
+    and the value, which the bus reports as the service being unavailable to that session.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the session's scene and sampling noise")
+
+
+class WorldSessionParams(SessionParams):
+    """Opening a world-model session (the student, the ground truth or the echo world)."""
+
+
+class AvatarSessionParams(SessionParams):
+    """Opening an avatar session."""
+
+    start_time_ns: int = Field(ge=0, description="the session's frame 0 on the genxr clock, ns")
+    guidance_scale: float = Field(1.0, ge=0.0, description="eye-contact (gaze) guidance scale")
+    checkpoint: str | None = Field(None, description="avatar checkpoint folder on the replica's machine; "
+                                                     "None: the shipped one")
 
 
 class UnknownSessionError(KeyError):

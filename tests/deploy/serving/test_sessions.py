@@ -72,3 +72,25 @@ def test_close_and_bad_limits():
         store(idle_timeout_s=0)
     with pytest.raises(ValueError, match="non-empty"):
         store().open("", {"seed": 1})
+
+
+@pytest.mark.parametrize(("kind", "params", "named"), [
+    ("world:ground_truth", {"seed": -1}, "seed"),
+    ("world:echo", {"sed": 1}, "sed"),
+    ("world:ground_truth", {"seed": "x"}, "seed"),
+    ("avatar:stream", {"seed": 1}, "start_time_ns"),
+    ("avatar:stream", {"start_time_ns": 0, "guidance_scale": -2.0}, "guidance_scale"),
+])
+def test_session_parameters_out_of_their_model_are_refused_naming_the_field(kind, params, named):
+    from genxr.deploy.serving.deployments import MODEL_FACTORIES
+
+    with pytest.raises(ValueError, match=rf"{named}: "):
+        MODEL_FACTORIES[kind](params)
+
+
+def test_session_parameters_parse_into_their_model_with_defaults():
+    from genxr.deploy.serving.sessions import AvatarSessionParams, WorldSessionParams, parse_params
+
+    assert parse_params(WorldSessionParams, {}).seed == 0
+    opened = parse_params(AvatarSessionParams, {"start_time_ns": 5, "seed": 2})
+    assert (opened.start_time_ns, opened.seed, opened.guidance_scale, opened.checkpoint) == (5, 2, 1.0, None)
