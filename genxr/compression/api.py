@@ -53,8 +53,8 @@ def _count(model: nn.Module, example_inputs) -> tuple[int, int]:
 
 def _run(model, example_inputs, ratio, method, choose, ignored_layers, attention, inplace) -> tuple[nn.Module, CompressionReport]:
     """Single-threaded BLAS/OpenMP around ``_compress``: its many small clustering, merge and
-    batch-1 tracing calls gain nothing from threads, and on a loaded 2-core machine
-    spin-waiting worker threads made ResNet18 folding 10x slower."""
+    batch-1 tracing calls gain nothing from threads, and on a loaded machine spin-waiting
+    worker threads slow folding down many times (docs/compression.md, "Benchmark")."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

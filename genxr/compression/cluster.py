@@ -22,7 +22,8 @@ def span_project(features: torch.Tensor, pca_dim: int | None = None) -> torch.Te
 
     Untruncated, this is an exact rotation of the centred rows (pairwise distances kept).
     Computed from the n x n Gram matrix (eigh) rather than an SVD of the n x d matrix
-    (torch's SVD or scikit-learn's PCA), which took 40 s on ResNet18's residual-stream groups.
+    (torch's SVD or scikit-learn's PCA), far slower on ResNet18's residual-stream groups
+    (docs/compression.md, "The method").
     """
     x = features.double()
     centred = x - x.mean(0, keepdim=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from genxr.platform.messages import SessionEvent, TrackingFrame
+from genxr.platform.units import NS_PER_S, US_PER_MS, US_PER_S
 from genxr.xr_runtime.recording.format import CHUNKS_FILE
 from genxr.xr_runtime.recording.reader import tail_recording
 
@@ -77,18 +78,18 @@ class LslPublisher:
         return all(outlet.wait_for_consumers(timeout_s) for outlet in (self.tracking, self.latency, self.events))
 
     def push_frame(self, frame: TrackingFrame) -> None:
-        self.tracking.push_sample(tracking_sample(frame), frame.sample_time_ns / 1e9)
+        self.tracking.push_sample(tracking_sample(frame), frame.sample_time_ns / NS_PER_S)
         self.pushed["tracking"] += 1
 
     def push_span(self, event: dict[str, Any]) -> None:
         """A Chrome-trace "X" event (``ts``/``dur`` in microseconds) as one latency sample."""
-        body = {"name": event["name"], "track": event.get("cat", ""), "dur_ms": event["dur"] / 1e3,
+        body = {"name": event["name"], "track": event.get("cat", ""), "dur_ms": event["dur"] / US_PER_MS,
                 "frame_id": event.get("args", {}).get("frame_id")}
-        self.latency.push_sample([json.dumps(body)], event["ts"] / 1e6)
+        self.latency.push_sample([json.dumps(body)], event["ts"] / US_PER_S)
         self.pushed["latency"] += 1
 
     def push_event(self, event: SessionEvent) -> None:
-        self.events.push_sample([f"{event.kind}: {event.detail}" if event.detail else event.kind], event.time_ns / 1e9)
+        self.events.push_sample([f"{event.kind}: {event.detail}" if event.detail else event.kind], event.time_ns / NS_PER_S)
         self.pushed["events"] += 1
 
 

@@ -30,9 +30,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import Message
 from genxr.platform.tracing import Tracer
+from genxr.platform.units import MS_PER_S, NS_PER_S
 
 M = TypeVar("M", bound=Message)
 Req = TypeVar("Req", bound=Message)
@@ -68,7 +69,7 @@ class RequestTimeoutError(BusError, TimeoutError):
     """A request's deadline passed before its response arrived."""
 
     def __init__(self, service: str, timeout_s: float) -> None:
-        super().__init__(f"request to service {service!r} got no response within {timeout_s * 1e3:.1f} ms")
+        super().__init__(f"request to service {service!r} got no response within {timeout_s * MS_PER_S:.1f} ms")
         self.service = service
         self.timeout_s = timeout_s
 
@@ -247,8 +248,8 @@ def lower_thread_priority(nice: int) -> None:
     """Raises the calling thread's nice value by ``nice`` (Linux schedules threads individually).
 
     Model handlers run niced so that on a small machine the frame loop, which must never wait,
-    wins the CPU when both want it; measured on 2 loaded cores, handlers at nice 10 cut the
-    loop's missed refreshes from ~80% to ~57% and its compositor time from 11 to 3 ms.
+    wins the CPU when both want it (what that buys on 2 loaded cores: docs/architecture.md,
+    "Measured").
     """
     if nice and hasattr(os, "setpriority"):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)

@@ -16,8 +16,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-NS_PER_S = 1_000_000_000
-NS_PER_MS = 1_000_000
+from genxr.platform.units import NS_PER_S
 
 
 @runtime_checkable

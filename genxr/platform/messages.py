@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from genxr.platform.arrays import Array, to_wire
+from genxr.platform.units import NS_PER_S
 
 QUATERNION_TOLERANCE = 1e-3
 """Largest accepted | |q| - 1 |; inside it a quaternion is renormalised, outside rejected."""
@@ -184,7 +185,7 @@ class AudioChunk(Message):
 
     @property
     def duration_ns(self) -> int:
-        return round(self.samples.shape[0] * 1e9 / self.sample_rate_hz)
+        return round(self.samples.shape[0] * NS_PER_S / self.sample_rate_hz)
 
 
 class TrackingFrame(Message):

@@ -24,7 +24,8 @@ Memory is bounded: at most ``max_spans`` are kept (oldest dropped first, counted
 ``dropped_spans``), so a session may run indefinitely.
 
 Hand-written rather than OpenTelemetry: OTel's span model has no Chrome/Perfetto exporter
-in its Python SDK and its per-span overhead (~20 us) is a large share of a 90 Hz frame.
+in its Python SDK and its per-span overhead is a large share of a 90 Hz frame
+(docs/architecture.md, "Measured").
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from genxr.platform.clock import MONOTONIC, NS_PER_MS, Clock
+from genxr.platform.clock import MONOTONIC, Clock
+from genxr.platform.stats import summary
+from genxr.platform.units import NS_PER_MS, NS_PER_US
 
 
 @dataclass(frozen=True)
@@ -141,10 +144,8 @@ def summarize(spans: Iterable[Span]) -> dict[str, dict[str, float]]:
         by_name.setdefault(span.name, []).append(span.duration_ns)
     out: dict[str, dict[str, float]] = {}
     for name, durations in sorted(by_name.items()):
-        ms = np.asarray(durations, dtype=np.float64) / NS_PER_MS
-        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-        out[name] = {"count": float(ms.size), "mean_ms": float(ms.mean()), "p50_ms": float(p50),
-                     "p95_ms": float(p95), "p99_ms": float(p99), "max_ms": float(ms.max())}
+        stats = summary(durations, per=NS_PER_MS)
+        out[name] = {**stats, "count": float(stats["count"])}
     return out
 
 
@@ -189,7 +190,7 @@ def chrome_trace(spans: Iterable[Span], process_name: str = "genxr", dropped_spa
         if span.source_frame_ids:
             args["source_frame_ids"] = list(span.source_frame_ids)
         events.append({"name": span.name, "cat": span.track, "ph": "X", "pid": 1, "tid": tid,
-                       "ts": span.start_ns / 1000.0, "dur": span.duration_ns / 1000.0,
+                       "ts": span.start_ns / NS_PER_US, "dur": span.duration_ns / NS_PER_US,
                        "args": {k: _jsonable(v) for k, v in args.items()}})
         for frame in {*(() if span.frame_id is None else (span.frame_id,)), *span.source_frame_ids}:
             flows.setdefault(frame, []).append((span, tid))
@@ -199,7 +200,7 @@ def chrome_trace(spans: Iterable[Span], process_name: str = "genxr", dropped_spa
         for index, (span, tid) in enumerate(chain):
             phase = "s" if index == 0 else "f" if index == len(chain) - 1 else "t"
             event = {"name": "tracking sample", "cat": "flow", "ph": phase, "id": frame, "pid": 1, "tid": tid,
-                     "ts": span.start_ns / 1000.0}
+                     "ts": span.start_ns / NS_PER_US}
             if phase != "s":
                 event["bp"] = "e"
             events.append(event)
@@ -225,8 +226,8 @@ def span_event(span: Span) -> dict[str, Any]:
         args["frame_id"] = span.frame_id
     if span.source_frame_ids:
         args["source_frame_ids"] = list(span.source_frame_ids)
-    return {"name": span.name, "cat": span.track, "ph": "X", "ts": span.start_ns / 1000.0,
-            "dur": span.duration_ns / 1000.0, "args": args}
+    return {"name": span.name, "cat": span.track, "ph": "X", "ts": span.start_ns / NS_PER_US,
+            "dur": span.duration_ns / NS_PER_US, "args": args}
 
 
 class LiveSpanWriter:

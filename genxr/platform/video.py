@@ -3,7 +3,7 @@
 :class:`VideoWriter` is the one mp4 writer of genxr: the XR runtime's
 :class:`~genxr.xr_runtime.sinks.VideoSink` records display frames with it and the
 simulator's preview (``genxr sim render --out episode.mp4``) writes episodes with it.
-The caller only hands each frame's bytes to a writer thread (a copy, ~0.05 ms at 256x256);
+The caller only hands each frame's bytes to a writer thread (a copy);
 the thread feeds them through a pipe to :mod:`genxr.platform.video_encoder`, a separate
 process at ``nice`` that encodes with PyAV / libx264 (``preset``, zero-latency tuning, one
 thread); docs/xr_runtime.md says why encoding leaves the session's process.

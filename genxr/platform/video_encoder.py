@@ -2,10 +2,9 @@
 
 :class:`~genxr.platform.video.VideoWriter` runs this module as a separate, niced process
 because encoding in the session's process cost the frame loop its deadline: PyAV holds the
-GIL while libx264 encodes (measured: ~2 ms per 256x256 frame at ``veryfast``, and x264's
-default ``medium`` preset spent ~8.5 ms of CPU per frame in its own threads at normal
-priority, three quarters of a core at 90 Hz). In a child process at nice 10 the encoder
-uses only the CPU the frame loop leaves over.
+GIL while libx264 encodes, and x264's own threads run at normal priority (what each cost:
+docs/xr_runtime.md, "Measured"). In a child process at nice 10 the encoder uses only the
+CPU the frame loop leaves over.
 
 Protocol (stdin, binary): one header ``struct "<II"`` = (width, height) in pixels, then
 frames of exactly ``width * height * 3`` bytes (rgb24, rows top to bottom), then EOF. The

@@ -14,9 +14,9 @@ column vectors and take camera-frame vectors to the reference (world) frame.
 Resampling is one bilinear OpenCV ``warpPerspective`` with that homography (as 3x3 pixel
 matrices, ``K_src R K_dst^-1``), which also upsamples the model's 64x64 to the display
 resolution; edges are clamped (``BORDER_REPLICATE``): rays that leave the generated view
-repeat its border pixels instead of showing black. OpenCV works on uint8 in one call and
-took 0.3 ms at 256x256 where the same warp as a torch ray grid + ``grid_sample`` took
-1.2-2.7 ms (a dozen tensor ops, each releasing and re-taking the GIL beside a model thread).
+repeat its border pixels instead of showing black. OpenCV works on uint8 in one call; the
+same warp as a torch ray grid + ``grid_sample`` is a dozen tensor ops, each releasing and
+re-taking the GIL beside a model thread, and several times slower (docs/xr_runtime.md, "Measured").
 When a display corner's ray is (nearly) behind the generation camera a homography would
 mirror it; those frames take the torch path, which clamps such rays to the border. Translation of the head since generation is not corrected
 (that needs depth: positional timewarp is outside this compositor).
@@ -40,8 +40,18 @@ import torch
 import torch.nn.functional as F
 
 from genxr.platform.messages import AvatarMotion, DisplayFrame, Pose, WorldFrame
+from genxr.platform.units import NS_PER_MS
 from genxr.xr_runtime.avatar_overlay import draw_avatar
 from genxr.xr_runtime.views import DisplayView, ViewFov
+
+MIN_CORNER_DEPTH = 0.05
+"""Least generation-camera depth of a display corner's ray (per unit display depth) for the homography path."""
+MIN_RAY_DEPTH = 1e-6
+"""Generation-camera depth (per unit display depth) the torch path clamps rays at or behind the camera to."""
+GRID_LIMIT_NDC = 4.0
+"""Torch-path sampling coordinates are clamped to +-this, source NDC (+-1 = its edges), to stay finite."""
+MAX_CACHED_VIEW_FOVS = 16
+"""Most per-view pixel-ray sets cached (count); past it the cache is cleared."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class Compositor:
         display_inverse = np.array([[dx, 0.0, x0], [0.0, dy, y0], [0.0, 0.0, -1.0]])  # (col, row, 1) -> ray
         corners = np.array([[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]], float)
         depth = -(corners @ display_inverse.T @ rotation.T)[:, 2]  # in front of the generation camera: > 0
-        if depth.min() < 0.05:
+        if depth.min() < MIN_CORNER_DEPTH:
             return None
         source = np.array([[w / (2 * tan_x), 0.0, -(w / 2 - 0.5)],  # ray (X, Y, Z) -> (u, v) * depth, depth = -Z
                            [0.0, -h / (2 * tan_y), -(h / 2 - 0.5)],
@@ -147,11 +157,11 @@ class Compositor:
         def rotated(k: int) -> torch.Tensor:  # (H, W) component k of R @ (x, y, -1), generation camera frame
             return x * r[k][0] + y * r[k][1] - r[k][2]
 
-        depth = (-rotated(2)).clamp_min_(1e-6)  # rays behind the camera land far outside: clamped to the border
+        depth = (-rotated(2)).clamp_min_(MIN_RAY_DEPTH)  # rays behind the camera land far outside: clamped to the border
         grid = self._grid
         torch.div(rotated(0), depth.mul(tan_x), out=grid[0, :, :, 0])
         torch.div(rotated(1), depth.mul_(-tan_y), out=grid[0, :, :, 1])
-        grid.clamp_(-4.0, 4.0)
+        grid.clamp_(-GRID_LIMIT_NDC, GRID_LIMIT_NDC)
         source = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None]  # (1, 3, h, w), a copy
         warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return warped[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -159,7 +169,7 @@ class Compositor:
     def _rays_for(self, fov: ViewFov) -> tuple[torch.Tensor, torch.Tensor]:
         rays = self._view_rays.get(fov)
         if rays is None:
-            if len(self._view_rays) >= 16:  # a runtime that changes FOV every frame: keep the newest only
+            if len(self._view_rays) >= MAX_CACHED_VIEW_FOVS:  # a runtime that changes FOV every frame: keep the newest only
                 self._view_rays.clear()
             rays = self._view_rays[fov] = fov.pixel_rays(self.config.width, self.config.height)
         return rays
@@ -189,7 +199,7 @@ class Compositor:
         return DisplayFrame(
             frame_id=frame_id, display_time_ns=display_time_ns, image=_frozen(image), world_frame_id=world.frame_id,
             reprojection_deg=rotation_angle_deg(relative), content_age_ns=age_ns,
-            stale=age_ns > self.config.stale_after_ms * 1e6,
+            stale=age_ns > self.config.stale_after_ms * NS_PER_MS,
         )
 
     def _composite_views(self, frame_id: int, display_time_ns: int, world: WorldFrame | None,
@@ -212,7 +222,7 @@ class Compositor:
         return DisplayFrame(
             frame_id=frame_id, display_time_ns=display_time_ns, image=images[0], view_images=images,
             world_frame_id=world.frame_id, reprojection_deg=rotations[0], content_age_ns=age_ns,
-            stale=age_ns > self.config.stale_after_ms * 1e6,
+            stale=age_ns > self.config.stale_after_ms * NS_PER_MS,
         )
 
 

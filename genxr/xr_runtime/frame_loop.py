@@ -43,6 +43,7 @@ from genxr.platform.messages import (
     WorldFrameRequest,
 )
 from genxr.platform.tracing import Tracer
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.compositor import Compositor
 from genxr.xr_runtime.hud import Hud
 from genxr.xr_runtime.metrics import LoopMetrics
@@ -64,7 +65,7 @@ class _ServiceSlot:
             raise ValueError(f"request rate for {service.name!r} must be > 0 Hz, got {rate_hz}")
         self.service = service
         self.timeout_s = timeout_s
-        self.min_interval_ns = 0 if rate_hz is None else round(1e9 / rate_hz)
+        self.min_interval_ns = 0 if rate_hz is None else round(NS_PER_S / rate_hz)
         self.last_sent_ns: int | None = None
         self.pending: PendingResponse | None = None
         self.latest = None
@@ -115,7 +116,7 @@ class FrameLoop:
             should_stop: Callable[[], bool] | None = None) -> LoopMetrics:
         """Runs until the source ends, ``max_frames`` or ``duration_s`` is reached, or ``should_stop()``."""
         start = self.clock.now_ns()
-        end = None if duration_s is None else start + int(duration_s * 1e9)
+        end = None if duration_s is None else start + int(duration_s * NS_PER_S)
         while max_frames is None or self.metrics.frames < max_frames:
             if should_stop is not None and should_stop():
                 break

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, get_args
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from genxr.platform.clock import NS_PER_MS
 from genxr.platform.config import HudCorner, HudItem
 from genxr.platform.messages import DisplayFrame
+from genxr.platform.stats import percentile
+from genxr.platform.units import NS_PER_MS, NS_PER_S
 
 if TYPE_CHECKING:
     from genxr.xr_runtime.metrics import LoopMetrics
@@ -120,8 +121,8 @@ def hud_lines(stats: HudStats, items: tuple[str, ...]) -> list[tuple[str, tuple[
 
 @lru_cache(maxsize=1)
 def hud_font() -> ImageFont.ImageFont:
-    """Pillow's bundled bitmap font (6 px wide, 11 px lines). Its FreeType font was rejected:
-    drawing one HUD line with it cost 0.3-1.3 ms on the 2-core machine, the bitmap font 13 us."""
+    """Pillow's bundled bitmap font (6 px wide, 11 px lines). Its FreeType font was rejected as
+    far slower per line (docs/xr_runtime.md, "Latency HUD and preview window")."""
     return ImageFont.load_default_imagefont()
 
 
@@ -149,7 +150,7 @@ class Hud:
         """How many times the patch was laid out (the expensive part), for tests and benchmarks."""
         self._history: deque[tuple[int, int, int, int, int]] = deque()
         """(display time ns, frames, missed refreshes, world updates, avatar updates) per frame."""
-        self._refresh_ns = round(1e9 / config.refresh_hz)
+        self._refresh_ns = round(NS_PER_S / config.refresh_hz)
         self._next_refresh_ns: int | None = None
         self._numbers: HudStats | None = None
         self._lines: list[tuple[str, tuple[int, int, int, int]]] | None = None
@@ -161,7 +162,7 @@ class Hud:
         history = self._history
         history.append((display_time_ns, metrics.frames, metrics.missed_frames, metrics.world_updates,
                         metrics.avatar_updates))
-        window_ns = round(self.config.window_s * 1e9)
+        window_ns = round(self.config.window_s * NS_PER_S)
         while len(history) > 1 and history[0][0] < display_time_ns - window_ns:
             history.popleft()
 
@@ -170,18 +171,17 @@ class Hud:
         """The numbers over the window ending at ``display_time_ns`` (``metrics`` as of the last
         frame; call after this frame was observed)."""
         start_ns, frames0, missed0, world0, avatar0 = self._history[0]
-        span_s = max(display_time_ns - start_ns, 1) / 1e9
+        span_s = max(display_time_ns - start_ns, 1) / NS_PER_S
         frames = metrics.frames - frames0
 
-        def percentile(values: list[int], q: float) -> float | None:
-            recent = values[-frames:] if frames else []
-            return float(np.percentile(recent, q)) / NS_PER_MS if recent else None
+        def recent_ms(values: list[int], q: float) -> float | None:
+            return percentile(values[-frames:] if frames else [], q, per=NS_PER_MS)
 
         return HudStats(
-            frame_time_ms_p50=percentile(metrics.frame_time_ns, 50),
-            frame_time_ms_p99=percentile(metrics.frame_time_ns, 99),
+            frame_time_ms_p50=recent_ms(metrics.frame_time_ns, 50),
+            frame_time_ms_p99=recent_ms(metrics.frame_time_ns, 99),
             missed_refreshes=metrics.missed_frames - missed0, refreshes=frames + metrics.missed_frames - missed0,
-            motion_to_photon_ms_p99=percentile(metrics.rotational_m2p_ns, 99),
+            motion_to_photon_ms_p99=recent_ms(metrics.rotational_m2p_ns, 99),
             content_age_ms=None if content_age_ns is None else content_age_ns / NS_PER_MS,
             world_hz=(metrics.world_updates - world0) / span_s if frames else 0.0,
             avatar_hz=(metrics.avatar_updates - avatar0) / span_s if frames else 0.0,
@@ -212,7 +212,7 @@ class Hud:
         patch = render_patch(lines, scale).astype(np.uint16)
         alpha = patch[:, :, 3:]
         self._premultiplied = patch[:, :, :3] * alpha
-        self._keep = np.repeat(255 - alpha, 3, axis=2)  # (h, w, 3): a broadcast multiply costs 2x
+        self._keep = np.repeat(255 - alpha, 3, axis=2)  # (h, w, 3): cheaper than a broadcast multiply
         self._lines = lines
         self.renders += 1
 
@@ -230,7 +230,7 @@ class Hud:
         crop = np.s_[patch_top:patch_top + h, patch_left:patch_left + w]
         blended = region * self._keep[crop]  # (h, w, 3) uint16; plus the patch, at most 255 * 255
         blended += self._premultiplied[crop]
-        blended += 128  # x / 255 rounded, exact for x <= 255 * 255, as two shifts (numpy's // is 3x slower)
+        blended += 128  # x / 255 rounded, exact for x <= 255 * 255, as two shifts (cheaper than numpy's //)
         blended += blended >> 8
         blended >>= 8
         region[...] = blended

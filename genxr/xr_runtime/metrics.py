@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from genxr.platform.clock import NS_PER_MS
+from genxr.platform.stats import percentile
+from genxr.platform.units import NS_PER_MS, NS_PER_S
 
 
 @dataclass
@@ -35,13 +34,13 @@ class LoopMetrics:
 
     def summary(self) -> dict[str, float | int | None]:
         def pct(values: list[int], q: float) -> float | None:
-            return float(np.percentile(np.asarray(values) / NS_PER_MS, q)) if values else None
+            return percentile(values, q, per=NS_PER_MS)
 
-        seconds = max(self.duration_ns, 1) / 1e9
+        seconds = max(self.duration_ns, 1) / NS_PER_S
         refreshes = self.frames + self.missed_frames
         return {
             "frames": self.frames,
-            "duration_s": self.duration_ns / 1e9,
+            "duration_s": self.duration_ns / NS_PER_S,
             "frame_time_ms_p50": pct(self.frame_time_ns, 50), "frame_time_ms_p99": pct(self.frame_time_ns, 99),
             "deadline_miss_rate": self.missed_frames / refreshes if refreshes else 0.0,
             "compositor_ms_p50": pct(self.compositor_ns, 50), "compositor_ms_p99": pct(self.compositor_ns, 99),

@@ -9,9 +9,9 @@ Threads: GLFW wants its windows and events on the thread that made them, the fra
 (``submit`` polls events there: microseconds). The drawing runs on a render thread that
 holds the GL context and always draws the newest submitted frame, skipping any it had no
 time for (latest value, as the bus does), so ``submit`` never waits for the GPU. On Mesa's
-llvmpipe (GL on the CPU) drawing a 256x256 frame into a 512x512 window costs 3-6 ms on the
-2-core machine, which on the frame loop's thread would take the compositor's whole budget
-again (docs/xr_runtime.md). The render thread runs niced (default +5); llvmpipe's own
+llvmpipe (GL on the CPU) drawing a frame costs milliseconds, which on the frame loop's thread
+would take the compositor's whole budget again (docs/xr_runtime.md, "Latency HUD and preview
+window"). The render thread runs niced (default +5); llvmpipe's own
 rasteriser threads, started with the context on the loop's thread, are not, so on a
 small machine with GL on the CPU the drawing still takes CPU from the loop and the models:
 ``display.preview_max_hz`` caps the redraws.
@@ -41,6 +41,7 @@ import numpy as np
 
 from genxr.platform.bus import lower_thread_priority
 from genxr.platform.messages import DisplayFrame
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.sinks import SinkError
 
 PREVIEW_HINT = "run without --preview, or under a virtual X server: xvfb-run -a genxr demo --preview"
@@ -89,7 +90,7 @@ class PreviewWindowSink:
                                           f"{'; '.join(self._errors) or 'unknown error'}; {PREVIEW_HINT}")
         self._glfw_running = True
         self.width, self.height, self.nice = width, height, nice
-        self.min_interval_ns = 0 if max_hz is None else round(1e9 / max_hz)
+        self.min_interval_ns = 0 if max_hz is None else round(NS_PER_S / max_hz)
         self.frames_submitted = self.frames_drawn = 0
         self.draw_ns: deque[int] = deque(maxlen=4096)
         """Render-thread time of each recent draw (upload + blit + swap), ns: what drawing on the
@@ -220,7 +221,7 @@ class PreviewWindowSink:
                 if job is not None and self.min_interval_ns:  # at most max_hz redraws; newer frames keep
                     with self._wake:                          # replacing the pending one meanwhile
                         self._wake.wait_for(lambda: self._stopping or self._readback == [],
-                                            (self.min_interval_ns - (time.perf_counter_ns() - started_ns)) / 1e9)
+                                            (self.min_interval_ns - (time.perf_counter_ns() - started_ns)) / NS_PER_S)
         except Exception as err:  # reported to the loop by the next submit
             with self._wake:
                 self._failure = err

@@ -35,6 +35,7 @@ from genxr.platform.config import GenXRConfig
 from genxr.platform.messages import WorldFrame, WorldFrameRequest
 from genxr.platform.services import AVATAR_SERVICE, WORLD_SERVICE
 from genxr.platform.tracing import LiveSpanWriter, Tracer
+from genxr.platform.units import MS_PER_S
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.frame_loop import FrameLoop
 from genxr.xr_runtime.hud import Hud, HudConfig
@@ -266,7 +267,7 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                          + ([preview] if preview is not None else []), hud=hud,
                          clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
                          display_clock=DisplayClock(config.session.display_rate_hz, clock),
-                         request_timeout_s=config.bus.request_timeout_ms / 1e3,
+                         request_timeout_s=config.bus.request_timeout_ms / MS_PER_S,
                          world_rate_hz=config.session.world_rate_hz,
                          avatar_service=AVATAR_SERVICE if avatar is not None else None,
                          avatar_rate_hz=avatar.rate_hz if avatar is not None else None,

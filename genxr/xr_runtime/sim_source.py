@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from genxr.components.sim.user import ScriptedUser, SimStep
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import TrackingFrame
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.timing import FrameTiming
 
 
@@ -46,7 +47,7 @@ class SimulatedSource:
 
     def _start_episode(self) -> None:
         self.user = ScriptedUser(behaviour=self.behaviour, seed=self.seed + self._episode, rate_hz=self.rate_hz,
-                                 clock=self.clock, latency_ns=round(1e9 / self.rate_hz))
+                                 clock=self.clock, latency_ns=round(NS_PER_S / self.rate_hz))
         self._steps = self.user.steps()
 
     def _next_step(self) -> SimStep | None:
@@ -60,7 +61,7 @@ class SimulatedSource:
             if not self.loop:
                 return None
             last = self._renumbered(self._pending) if self._pending is not None else None
-            self._time_floor_ns = None if last is None else last.sample_time_ns + round(1e9 / self.rate_hz)
+            self._time_floor_ns = None if last is None else last.sample_time_ns + round(NS_PER_S / self.rate_hz)
             self._frame_offset += self.user.frame_count
             self._episode += 1
             self._start_episode()
@@ -76,7 +77,7 @@ class SimulatedSource:
     def wait_frame(self) -> FrameTiming:
         missed = 0
         step = self._next_step()
-        period = round(1e9 / self.rate_hz)
+        period = round(NS_PER_S / self.rate_hz)
         while step is not None and self.clock.now_ns() > step.frame.sample_time_ns + self._time_offset_ns + period:
             missed += 1  # its refresh is gone: keep the world consistent, do not show it
             following = self._next_step()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.platform.clock import MONOTONIC, Clock
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.views import DisplayView
 
 

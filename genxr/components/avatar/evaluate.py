@@ -26,6 +26,8 @@ from genxr.components.avatar.stream import AvatarStream
 from genxr.components.avatar.train import EVAL_SEED
 from genxr.components.sim.conversation.dataset import Conversation, simulate_conversation
 from genxr.platform.messages import AudioChunk, Pose
+from genxr.platform.stats import percentiles
+from genxr.platform.units import NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def stream_conversation(stream: AvatarStream, talk: Conversation, seed: int, **r
     s = stream.stride
     for k in range(talk.frames // s):
         first, last = k * s * SAMPLE_RATE_HZ // 30, (k + 1) * s * SAMPLE_RATE_HZ // 30
-        audio = [AudioChunk(speaker=name, start_time_ns=round(first * 1e9 / SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ,
+        audio = [AudioChunk(speaker=name, start_time_ns=round(first * NS_PER_S / SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ,
                             samples=track[first:last]) for name, track in (("user", talk.user_audio), ("agent", talk.agent_audio))]
         chunk = stream.step(Pose(position=tuple(user_reference[(k + 1) * s - 1])), audio)
         rotations.append(chunk.rotations_6d)
@@ -86,8 +88,7 @@ def _summary(motion: list[tuple[np.ndarray, np.ndarray]], talks: list[Conversati
         "eye_contact_ratio": float((gaze_all < metrics.EYE_CONTACT_DEG).mean()),
         "facing_error_deg": float(facing_all.mean()),
         "facing_error_deg_std": float(facing_all.std()),
-        "walking_facing_error_deg": {q: float(np.percentile(walking_all, p)) for q, p in
-                                     (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+        "walking_facing_error_deg": dict(zip(("p50", "p90", "p99", "max"), percentiles(walking_all, (50, 90, 99, 100)))),
         "beat_consistency": float(np.mean(beats)),
         "upper_body_speed_by_chunk_phase": np.mean([metrics.speed_by_chunk_phase(p) for p in poses], axis=0).tolist(),
         "motion_beats_per_s": motion_beat_count / (len(pose_all) / 30.0),

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from genxr.platform.messages import AudioChunk, AvatarMotion, AvatarRequest
-
-NS_PER_S = 1_000_000_000
+from genxr.platform.units import NS_PER_S
 
 
 class AvatarUnavailableError(RuntimeError):
@@ -39,7 +38,7 @@ class AvatarService:
         directory = Path(checkpoint) if checkpoint is not None else shipped_checkpoint()
         if not (directory / "config.json").is_file():
             raise AvatarUnavailableError(f"no avatar checkpoint at {directory}: train one with "
-                                         "`genxr train avatar --preset cpu` (issue #6)")
+                                         "`genxr train avatar --preset cpu`")
         try:
             models, _ = load_checkpoint(directory)
         except CheckpointError as err:

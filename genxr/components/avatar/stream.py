@@ -47,6 +47,7 @@ from genxr.components.avatar.frames import AgentPlacement
 from genxr.components.avatar.generator import LatentGenerator
 from genxr.components.avatar.vae import MotionVAE
 from genxr.platform.messages import AudioChunk, AvatarMotion, AvatarRequest, Pose
+from genxr.platform.units import NS_PER_S
 
 AUDIO_HORIZON_S = 10.0
 DEFAULT_USER_HEAD = np.array([0.0, 1.65, 1.5])
@@ -117,12 +118,10 @@ class SeamFilter:
 
     Why: the VAE decoder emits each chunk's ``stride`` frames from one latent, and its output
     jumps at chunk boundaries - the same with the encoder's own latents of ground-truth motion
-    (measured on held-out conversations: upper-body speed across a boundary 2.2x that inside a
-    chunk, and 6.5 speed minima per second in the reconstruction against 0.85 in the motion
-    itself; the generated stream 3.6x and 7.1/s). The artefact is periodic at the chunk rate
-    ``30 / stride`` Hz (7.5 Hz); a ``stride``-tap box filter has its zeros exactly there and at
-    the harmonics, turns a per-chunk step into a linear ramp, keeps 84 % of a 2.5 Hz nod, and
-    delays motion by ``(stride - 1) / 2`` frames (50 ms at stride 4). Rotations are
+    (measurements: docs/avatar.md, "Jitter: the decoder's chunk seams"). The artefact is
+    periodic at the chunk rate ``30 / stride`` Hz (7.5 Hz); a ``stride``-tap box filter has its
+    zeros exactly there and at the harmonics, turns a per-chunk step into a linear ramp, keeps
+    84 % of a 2.5 Hz nod, and delays motion by ``(stride - 1) / 2`` frames (50 ms at stride 4). Rotations are
     re-orthonormalised afterwards (the 6D columns of nearby frames average to a near-rotation)."""
 
     def __init__(self, stride: int) -> None:
@@ -133,8 +132,8 @@ class SeamFilter:
         """``frames`` (S, 135) float64 -> the filtered (S, 135).
 
         Hand-written rather than ``scipy.signal.lfilter`` with carried state: over 135 columns that
-        runs one convolution per column in Python (``apply_along_axis``), about 1 ms per chunk on
-        this CPU, a third of the exported ONNX step itself."""
+        runs one convolution per column in Python (``apply_along_axis``), a large share of a
+        streaming step (docs/avatar.md, "Speed")."""
         if self.history is None:
             self.history = np.repeat(frames[:1], self.width - 1, axis=0)
         padded = np.concatenate([self.history, frames])
@@ -196,7 +195,7 @@ class AvatarStream:
             if chunk.sample_rate_hz != SAMPLE_RATE_HZ:
                 gcd = np.gcd(chunk.sample_rate_hz, SAMPLE_RATE_HZ)
                 samples = resample_poly(samples, SAMPLE_RATE_HZ // gcd, chunk.sample_rate_hz // gcd).astype(np.float32)
-            first = round((chunk.start_time_ns - self.start_time_ns) * SAMPLE_RATE_HZ / 1e9)
+            first = round((chunk.start_time_ns - self.start_time_ns) * SAMPLE_RATE_HZ / NS_PER_S)
             self.audio[chunk.speaker].write(first, samples)
 
     def _user_rows(self, user_pose: Pose | np.ndarray | None) -> np.ndarray:
@@ -262,7 +261,7 @@ class AvatarStream:
             frames = turn_about_stance(frames, self.chunk_bearing)
         rotations, root = split_motion(frames)
         chunk = MotionChunk(sk.orthonormalize_6d(rotations).astype(np.float32),
-                            root.astype(np.float32), self.start_time_ns + round(self.frame * 1e9 / FPS))
+                            root.astype(np.float32), self.start_time_ns + round(self.frame * NS_PER_S / FPS))
         self.frame += self.stride
         return chunk
 

@@ -9,7 +9,7 @@ streaming alike, which bounds the cache to ``window - 1`` tokens per layer.
 Shapes: tokens ``(B, N, width)``; a cache is a list (one per layer) of ``(k, v)`` tensors
 ``(B, heads, L, width / heads)``, oldest first. Feed-forward layers are diffusers'
 ``FeedForward``; norms are torch's ``nn.RMSNorm`` (diffusers' ``RMSNorm`` has the same
-parameters but casts dtypes on every call: 16 % of a streaming step in a CPU profile);
+parameters but casts dtypes on every call, a real share of a streaming step: docs/avatar.md, "Speed");
 attention is torch's ``scaled_dot_product_attention`` with an additive float mask.
 """
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from genxr.platform.units import MS_PER_S
+
 
 OBJECT_PALETTE = np.array([[0, 0, 0], [120, 80, 40], [230, 210, 40], [40, 170, 60], [200, 50, 200]], np.uint8)
 HAND_PALETTE = np.array([[0, 0, 0], [60, 120, 255], [255, 70, 50]], np.uint8)
@@ -66,7 +68,7 @@ def save_preview(record: dict[str, np.ndarray], path: Path, fps: float = 30.0, c
               .repeat(scale, 0).repeat(scale, 1) for k in range(len(record["rgb"]))]
     if suffix == ".gif":
         images = [Image.fromarray(frame) for frame in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(MS_PER_S / fps), loop=0)
         return path
     from genxr.platform.video import VideoWriter
 

@@ -8,7 +8,7 @@ logic with the true hands, and reports them through the tracking model as a
 ground truth as fast as it can; ``frames()`` paces the frames on the clock, as a live
 tracking source does. The same seed, behaviour and rate give the same episode.
 
-Times: frame k is sampled at ``start_ns + round(k * 1e9 / rate_hz)`` on the clock
+Times: frame k is sampled at ``start_ns + round(k * NS_PER_S / rate_hz)`` on the clock
 (``start_ns`` is read from the clock when iteration starts) and its
 ``predicted_display_time_ns`` is that plus ``latency_ns`` (default two frame periods, the
 usual render-ahead of an XR runtime).
@@ -27,8 +27,9 @@ from genxr.components.sim.hand import HandModel, HandModelConfig, HandPose
 from genxr.components.sim.layout import SceneConfig, SceneState
 from genxr.components.sim.scene import Scene
 from genxr.components.sim.tracking import Tracker, TrackingNoise
-from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import TrackingFrame
+from genxr.platform.units import NS_PER_S
 
 SIDES = ("left", "right")
 

@@ -28,9 +28,17 @@ from genxr.components.sim.hand import HandPose
 from genxr.components.sim.renderer import Renderer, RendererConfig
 from genxr.components.sim.scene import Scene
 from genxr.components.sim.user import SimStep
-from genxr.platform.messages import HandJoints, TrackingFrame, WorldFrame, WorldFrameRequest
+from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, TrackingFrame, WorldFrame, WorldFrameRequest
+from genxr.platform.units import NS_PER_S
 
 MODEL_NAME = "ground_truth"
+
+FIRST_STEP_RATE_HZ = 90
+"""The first tracking frame (no earlier one to measure from) steps the room one period of this rate."""
+MAX_STEP_S = 0.1
+"""Longest single room step, seconds: a gap in the tracking is not simulated as one long step."""
+HIDDEN_HAND_RADIUS_M = 0.01
+"""Joint radius of the placeholder hands drawn (not visible) when a request has no hand data, metres."""
 
 
 def hand_pose_of(hand: HandJoints) -> HandPose:
@@ -59,8 +67,8 @@ class GroundTruthWorld:
             last = self._last_frame
             if last is not None and frame.sample_time_ns <= last.sample_time_ns:
                 continue
-            dt_s = 1 / 90 if last is None else (frame.sample_time_ns - last.sample_time_ns) / 1e9
-            self.scene.step(_tracked_hands(frame), min(dt_s, 0.1))
+            dt_s = 1 / FIRST_STEP_RATE_HZ if last is None else (frame.sample_time_ns - last.sample_time_ns) / NS_PER_S
+            self.scene.step(_tracked_hands(frame), min(dt_s, MAX_STEP_S))
             self._last_frame = frame
 
     def __call__(self, request: WorldFrameRequest) -> WorldFrame:
@@ -85,5 +93,6 @@ class GroundTruthWorld:
 
 
 def _hidden_hand(side: str) -> HandPose:
-    return HandPose(side=side, positions=np.zeros((26, 3)), rotations=np.tile(np.eye(3), (26, 1, 1)),
-                    radii=np.full(26, 0.01))
+    return HandPose(side=side, positions=np.zeros((HAND_JOINT_COUNT, 3)),
+                    rotations=np.tile(np.eye(3), (HAND_JOINT_COUNT, 1, 1)),
+                    radii=np.full(HAND_JOINT_COUNT, HIDDEN_HAND_RADIUS_M))

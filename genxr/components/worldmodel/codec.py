@@ -6,13 +6,11 @@ components of training patches: ``encode`` images (B, 3, H, W) in [0, 1] -> late
 by one global scale (their RMS on the training frames), so flow matching sees about unit
 variance while the leading components keep their larger share of it.
 
-Why not a convolutional autoencoder: the issue allows pixel-space patches if they are as
-good and faster, and here they are. A conv autoencoder of ~0.4M parameters (widths 32/64/96,
-three stride-2 stages) cost 8-9 s per batch of 32 frames to train on the shared, loaded
-2-core machine, so the ~1000 steps it needs would have eaten the whole training budget;
-the PCA fit takes seconds, is the optimal linear code for its size, and decodes a frame
-with one (64 x C) @ (C x 192) matrix product. diffusers' ``AutoencoderKL`` was rejected
-for the same cost reason. Measured reconstruction PSNR is in docs/worldmodel.md.
+Why not a convolutional autoencoder (or diffusers' ``AutoencoderKL``): pixel-space patches
+are as good here and far cheaper. The PCA fit takes seconds, is the optimal linear code for
+its size, and decodes a frame with one (64 x C) @ (C x 192) matrix product; a conv
+autoencoder would take the whole CPU training budget. What each cost and the measured
+reconstruction PSNR are in docs/worldmodel.md ("Pieces", "Results").
 """
 
 from __future__ import annotations

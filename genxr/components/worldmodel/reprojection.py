@@ -5,14 +5,12 @@ the head poses that follow. Most of what changes between frames is the view movi
 that part is geometry, not something a small model should spend its capacity (and the
 CPU budget) on learning from data: the anchor image, warped by the homography of the
 head's motion since the anchor, already predicts the new frame far better than repeating
-the anchor does. Measured on training episodes of the simulator (64-frame rollouts at
-30 Hz, docs/worldmodel.md): repeating the anchor scores 19.9 dB PSNR / SSIM 0.40, the
-reprojected anchor 22.3 dB / 0.68.
+the anchor does (both scored on training episodes: docs/worldmodel.md, "Conditioning").
 
 The homography assumes a fronto-parallel plane ``plane_depth_m`` in front of each frame's
 camera (a plane-induced homography, Hartley & Zisserman 13.1): exact for any rotation,
 approximate for translation (parallax of nearer or farther surfaces is left for the model).
-Depth 2 m scored best of 1/2/3/5 m and infinity (rotation only) on training episodes.
+The default depth, 2 m, was chosen on training episodes (docs/worldmodel.md, "Conditioning").
 Pixels that the anchor did not see take the nearest edge pixel (border padding).
 
 The world model then works in the space of *corrections to the prior*: its latents are the
@@ -117,7 +115,7 @@ def prior_relative(latents: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
 def frames_from(codec: FrameCodec, corrections: torch.Tensor, prior_pixels: torch.Tensor) -> torch.Tensor:
     """Images (B, T, 3, H, W) in [0, 1] of generated ``corrections`` (B, T, C, h, w): the prior's own pixels
     (B, T, 3, H, W) plus the decoded correction. Adding to the prior's pixels rather than decoding
-    prior latents + correction keeps the detail the codec's 16 components drop (measured: the
-    reprojected anchor scores 22.3 dB as pixels, 21.4 dB through the codec)."""
+    prior latents + correction keeps the detail the codec's 16 components drop (docs/worldmodel.md,
+    "Teacher and student")."""
     change = codec.decode_change(corrections.flatten(0, 1)).reshape(prior_pixels.shape)
     return (prior_pixels + change).clamp(0.0, 1.0)

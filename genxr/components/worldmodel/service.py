@@ -31,6 +31,7 @@ from genxr.components.sim.world_service import GroundTruthWorld
 from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
 from genxr.components.worldmodel.stream import WorldModelStream
 from genxr.platform.messages import TrackingFrame, WorldFrame, WorldFrameRequest
+from genxr.platform.units import NS_PER_S
 
 MODEL_NAME = "worldmodel-student"
 
@@ -76,7 +77,7 @@ class StudentWorld:
             if frame.sample_time_ns <= previous.sample_time_ns:
                 continue
             jump = np.linalg.norm(np.subtract(frame.head.position, previous.head.position))
-            if jump > self.config.teleport_m or (frame.sample_time_ns - previous.sample_time_ns) / 1e9 > self.config.max_gap_s:
+            if jump > self.config.teleport_m or (frame.sample_time_ns - previous.sample_time_ns) / NS_PER_S > self.config.max_gap_s:
                 return True
             previous = frame
         return False

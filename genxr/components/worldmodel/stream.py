@@ -15,11 +15,9 @@ frames, so memory is bounded however long a session runs.
 The chunk's starting noise is a standard normal draw times ``noise_scale`` (the sampling
 temperature, 1 = the distribution the model was trained on). The default is 0: every chunk
 starts from the mean of that noise, which makes the stream a deterministic function of the
-anchor and the tracking. It was chosen on training episodes (docs/worldmodel.md, "Before
-the reprojection prior") when the models' predicted change was uncorrelated with the true
-change, so sampled noise only added error (+0.4 dB for scale 0; frame 1: 24.8 vs 18.7 dB),
-and it stays the default: against one ground truth the conditional mean minimises the
-expected squared error.
+anchor and the tracking. It stays the default because against one ground truth the
+conditional mean minimises the expected squared error (how it was chosen: docs/worldmodel.md,
+"Before the reprojection prior").
 
 :func:`generate_chunk` is the same procedure with the write right after the chunk, for a
 batch, with the option of keeping the autograd graph of one chosen step (Self-Forcing

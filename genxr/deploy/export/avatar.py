@@ -54,6 +54,7 @@ from genxr.deploy.engines.base import OnnxRuntimeEngine, TorchEngine
 from genxr.deploy.export.student import median_ms, writable_output
 from genxr.deploy.export.decoder import onnx_opset
 from genxr.platform.messages import AudioChunk, Pose
+from genxr.platform.units import NS_PER_S
 
 ROLLOUT_SEED = 7
 """Simulator data set of the parity rollout's conversation (any seed; the conversation is only input)."""
@@ -67,7 +68,7 @@ def conversation_chunks(chunks: int, stride: int, placement: AgentPlacement, see
     user_head = placement.to_reference(talk.user_head)
     for k in range(chunks):
         first, last = k * stride * SAMPLE_RATE_HZ // FPS, (k + 1) * stride * SAMPLE_RATE_HZ // FPS
-        start_ns = round(first * 1e9 / SAMPLE_RATE_HZ)
+        start_ns = round(first * NS_PER_S / SAMPLE_RATE_HZ)
         audio = [AudioChunk(speaker=name, start_time_ns=start_ns, sample_rate_hz=SAMPLE_RATE_HZ, samples=track[first:last])
                  for name, track in (("user", talk.user_audio), ("agent", talk.agent_audio))]
         yield Pose(position=tuple(user_head[(k + 1) * stride - 1])), audio

@@ -39,6 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genxr.platform.stats import median
+from genxr.platform.units import MS_PER_S
+
 INPUTS = ("latents", "sigma", "head_pose", "hand_positions", "joint_valid", "reference", "prior", "keys", "values")
 OUTPUTS = ("velocity", "keys_out", "values_out")
 
@@ -128,7 +131,7 @@ def median_ms(call, n: int = 30) -> float:
             samples.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
-    return float(np.median(samples) * 1e3)
+    return median(samples, scale=MS_PER_S)
 
 
 def writable_output(out: str | Path) -> Path:

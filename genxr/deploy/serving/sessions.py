@@ -18,7 +18,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.platform.clock import MONOTONIC, Clock
+from genxr.platform.units import NS_PER_S
 
 State = TypeVar("State")
 

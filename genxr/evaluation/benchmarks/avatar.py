@@ -17,12 +17,11 @@ the causal stream generates one latent token per 4-frame step on KV caches; the 
 Timed: ``step`` calls only (feature extraction, generation, decoding, seam filter, 6D
 re-orthonormalisation), after a warm-up that fills the window; frames per second = frames per
 step / the median step's wall seconds (the median, not the mean: on a shared machine another
-job's burst lands on whichever of the two runs is timed then - measured: one of three runs put
-the ONNX stream at 685 frames/s against 1,490-1,570 in the other two). The stream and the
-baseline of one engine are measured back to back in the same process. ``stream_fps``, ``baseline_fps`` and ``speedup`` are those of the first
+job's burst lands on whichever of the two runs is timed then; docs/avatar.md, "Speed"). The
+stream and the baseline of one engine are measured back to back in the same process. ``stream_fps``, ``baseline_fps`` and ``speedup`` are those of the first
 engine asked for; ``by_engine`` holds every engine's. Default one thread: at these sizes
-intra-op parallelism does not pay, and on a shared 2-core machine two torch threads collapsed
-to 27 frames/s (measured) while one held ~420.
+intra-op parallelism does not pay, and on a shared machine two torch threads wait on each
+other (docs/avatar.md, "Speed").
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from genxr.components.avatar.checkpoint import load_checkpoint, shipped_checkpoint
@@ -40,6 +38,8 @@ from genxr.components.avatar.stream import AvatarStream, WindowBaseline
 from genxr.components.avatar.train import EVAL_SEED
 from genxr.components.sim.conversation.dataset import simulate_conversation
 from genxr.platform.messages import AudioChunk, Pose
+from genxr.platform.stats import median
+from genxr.platform.units import MS_PER_S, NS_PER_S
 
 ENGINES = ("torch", "onnxruntime")
 
@@ -53,7 +53,7 @@ def _frames_per_second(stream: AvatarStream, seconds: float, warmup_steps: int) 
     inputs = []
     for k in range(talk.frames // s):
         first, last = k * s * SAMPLE_RATE_HZ // 30, (k + 1) * s * SAMPLE_RATE_HZ // 30
-        audio = [AudioChunk(speaker=name, start_time_ns=round(first * 1e9 / SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ,
+        audio = [AudioChunk(speaker=name, start_time_ns=round(first * NS_PER_S / SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ,
                             samples=track[first:last]) for name, track in (("user", talk.user_audio), ("agent", talk.agent_audio))]
         inputs.append((Pose(position=tuple(user[(k + 1) * s - 1])), audio))
     for pose, audio in inputs[:warmup_steps]:
@@ -63,7 +63,7 @@ def _frames_per_second(stream: AvatarStream, seconds: float, warmup_steps: int) 
         start = time.perf_counter()
         frames = len(stream.step(pose, audio).rotations_6d)
         step_seconds.append(time.perf_counter() - start)
-    return frames / float(np.median(step_seconds))
+    return frames / median(step_seconds)
 
 
 def engines_headed_by(engine: str) -> tuple[str, ...]:
@@ -105,8 +105,8 @@ def run(preset: str = "cpu", seconds: float = 20.0, threads: int = 1, engines: t
         stream_fps = _frames_per_second(stream, seconds, warmup)
         baseline_fps = _frames_per_second(baseline, seconds, warmup)
         by_engine[engine] = {"stream_fps": stream_fps, "baseline_fps": baseline_fps, "speedup": stream_fps / baseline_fps,
-                             "stream_ms_per_step": 1e3 * stream.stride / stream_fps,
-                             "baseline_ms_per_step": 1e3 * stream.stride / baseline_fps}
+                             "stream_ms_per_step": MS_PER_S * stream.stride / stream_fps,
+                             "baseline_ms_per_step": MS_PER_S * stream.stride / baseline_fps}
     headline = by_engine[engines[0]]
     return {
         "preset": preset,

@@ -15,8 +15,10 @@ import numpy as np
 
 from genxr.platform.bus import InProcessBus, Service, Topic
 from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, Pose, TrackingFrame, decode, encode
+from genxr.platform.stats import median
+from genxr.platform.units import NS_PER_US, US_PER_S
 
-FRAME_BUDGET_US = 1e6 / 90
+FRAME_BUDGET_US = US_PER_S / 90
 
 
 def two_handed_frame(frame_id: int = 0) -> TrackingFrame:
@@ -44,7 +46,7 @@ def _median_us(operation: Callable[[], object], n: int) -> float:
         start = time.perf_counter_ns()
         operation()
         samples[i] = time.perf_counter_ns() - start
-    return float(np.median(samples) / 1e3)
+    return median(samples, per=NS_PER_US)
 
 
 def run(n: int = 2000) -> dict[str, float | int]:

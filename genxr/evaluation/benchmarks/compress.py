@@ -33,6 +33,9 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
+from genxr.platform.stats import percentiles
+from genxr.platform.units import MS_PER_S
+
 VARIANTS = ("unfolded", "folded", "pruned")
 
 
@@ -44,7 +47,7 @@ def _check(ratio: float, chunks: int, rollout_frames: int, episodes: int) -> Non
             raise ValueError(f"{name} {value} must be at least {low}")
 
 
-def _time_round_robin(engines: dict[str, object], feeds: dict[str, dict], runs: int) -> dict[str, np.ndarray]:
+def _time_round_robin(engines: dict[str, object], feeds: dict[str, dict], runs: int) -> dict[str, list[float]]:
     """25th, 50th and 75th percentile milliseconds per ``engines`` entry: 5 warm-up calls each, then
     ``runs`` rounds of one call each."""
     for name, engine in engines.items():
@@ -56,7 +59,7 @@ def _time_round_robin(engines: dict[str, object], feeds: dict[str, dict], runs: 
             start = time.perf_counter()
             engine.run(feeds[name])
             samples[name].append(time.perf_counter() - start)
-    return {name: np.percentile(np.asarray(values) * 1e3, [25, 50, 75]) for name, values in samples.items()}
+    return {name: percentiles(values, (25, 50, 75), scale=MS_PER_S) for name, values in samples.items()}
 
 
 def quality(students: dict[str, object], rollout_frames: int, episodes: int, data_dir: Path) -> dict[str, dict]:

@@ -12,10 +12,12 @@ over the folded model (batch ``batch`` of 32x32 images, ``latency_runs`` runs).
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 
 import torch
+
+from genxr.platform.stats import median
+from genxr.platform.units import MS_PER_S
 
 
 def _best_interleaved(repeats: int, *operations) -> list[float]:
@@ -38,7 +40,7 @@ def _latency_s(model: torch.nn.Module, x: torch.Tensor, runs: int) -> float:
             start = time.perf_counter()
             model(x)
             samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return median(samples)
 
 
 def run(ratio: float = 0.5, repeats: int = 2, batch: int = 16, latency_runs: int = 20, seed: int = 0,
@@ -78,8 +80,8 @@ def run(ratio: float = 0.5, repeats: int = 2, batch: int = 16, latency_runs: int
         "params_after": report.params_after,
         "param_reduction": round(report.param_reduction, 4),
         "mac_reduction": round(report.mac_reduction, 4),
-        "latency_ms_before": round(base_latency * 1e3, 2),
-        "latency_ms_after": round(folded_latency * 1e3, 2),
+        "latency_ms_before": round(base_latency * MS_PER_S, 2),
+        "latency_ms_after": round(folded_latency * MS_PER_S, 2),
         "latency_speedup": round(base_latency / folded_latency, 2),
         "targets": {"fold_s_below": 10.0, "fold_over_prune_time_below": 5.0},
         "meets_targets": fold_s < 10.0 and fold_s / prune_s < 5.0,

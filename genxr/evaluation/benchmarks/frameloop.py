@@ -6,8 +6,9 @@ the baseline measured in the same run: it renders once and answers every later r
 with that image at once, so the loop composites and encodes the same amount while no
 model computes. The ratios show what the world service costs the loop. Keys: ``frame_time_ms_p99``, ``deadline_miss_rate``, ``compositor_ms_p50``,
 ``rotational_m2p_ms_p99``, ``content_latency_ms_p50``, ``world_model_hz``, ``avatar_hz``
-(0 until the avatar service is part of the session, issue #6), ``world_model`` (which world
-service ran), and ``baseline_*`` / ``*_over_baseline`` for the frozen-world run.
+(the avatar's chunks per second in the session; 0 when it is off or has no checkpoint),
+``world_model`` (which world service ran), and ``baseline_*`` / ``*_over_baseline`` for the
+frozen-world run.
 """
 
 from __future__ import annotations

@@ -22,16 +22,13 @@ from contextlib import nullcontext
 import numpy as np
 
 from genxr.platform.messages import Pose, WorldFrame
+from genxr.platform.stats import percentile, percentiles
+from genxr.platform.units import NS_PER_S, NS_PER_US
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.metrics import LoopMetrics
 from genxr.xr_runtime.hud import Hud, hud_lines, render_patch
 
-FRAME_NS = round(1e9 / 90)
-
-
-def _percentiles_us(samples_ns: list[int] | np.ndarray) -> tuple[float, float]:
-    values = np.asarray(samples_ns, dtype=np.float64) / 1e3
-    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+FRAME_NS = round(NS_PER_S / 90)
 
 
 def _yaw(degrees: float) -> Pose:
@@ -78,7 +75,7 @@ def run(frames: int = 900, resolution: int = 256, preview: bool = False, threads
                 window.submit(shown)
                 submit_ns.append(time.perf_counter_ns() - end)
                 next_ns += FRAME_NS
-                time.sleep(max(0.0, (next_ns - time.perf_counter_ns()) / 1e9))
+                time.sleep(max(0.0, (next_ns - time.perf_counter_ns()) / NS_PER_S))
         preview_result = _preview_result(window, submit_ns, frames) if window is not None else {}
     lines = hud_lines(hud.stats(metrics, (frames + 1) * FRAME_NS, 150_000_000, False, False), hud.config.items)
     layout_ns = []
@@ -86,15 +83,15 @@ def run(frames: int = 900, resolution: int = 256, preview: bool = False, threads
         start = time.perf_counter_ns()
         render_patch(lines, max(1, resolution // 256))
         layout_ns.append(time.perf_counter_ns() - start)
-    composite_p50, composite_p99 = _percentiles_us(composite_ns)
-    hud_p50, hud_p99 = _percentiles_us(hud_ns)
+    composite_p50, composite_p99 = percentiles(composite_ns, (50, 99), per=NS_PER_US)
+    hud_p50, hud_p99 = percentiles(hud_ns, (50, 99), per=NS_PER_US)
     result = {
         "frames": frames, "resolution": resolution, "threads": threads,
         "compositor_us_p50": composite_p50, "compositor_us_p99": composite_p99,
         "hud_us_p50": hud_p50, "hud_us_p99": hud_p99,
-        "hud_layouts": hud.renders, "hud_layout_us_p50": _percentiles_us(layout_ns)[0],
+        "hud_layouts": hud.renders, "hud_layout_us_p50": percentile(layout_ns, 50, per=NS_PER_US),
         "hud_over_compositor_p50": hud_p50 / composite_p50,
-        "hud_frame_budget_share_p50": hud_p50 / (FRAME_NS / 1e3),
+        "hud_frame_budget_share_p50": hud_p50 / (FRAME_NS / NS_PER_US),
     }
     result.update(preview_result)
     return result
@@ -108,8 +105,8 @@ def _preview_window(resolution: int):
 
 def _preview_result(window, submit_ns: list[int], frames: int) -> dict:
     window.read_window()  # waits until the render thread has drawn the newest frame
-    submit_p50, submit_p99 = _percentiles_us(submit_ns)
-    draw_p50, draw_p99 = _percentiles_us(list(window.draw_ns))
+    submit_p50, submit_p99 = percentiles(submit_ns, (50, 99), per=NS_PER_US)
+    draw_p50, draw_p99 = percentiles(list(window.draw_ns), (50, 99), per=NS_PER_US)
     return {
         "preview_renderer": window.renderer, "preview_window": list(window.framebuffer_size()),
         "preview_submit_us_p50": submit_p50, "preview_submit_us_p99": submit_p99,

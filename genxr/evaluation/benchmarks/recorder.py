@@ -20,6 +20,7 @@ import numpy as np
 from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import DisplayFrame
+from genxr.platform.units import NS_PER_MS, NS_PER_S
 from genxr.xr_runtime.recording.reader import verify_recording
 from genxr.xr_runtime.recording.writer import Recorder
 
@@ -30,7 +31,7 @@ def run(seconds: float = 10.0, rate_hz: float = 90.0, resolution: int = 64, flus
     if seconds <= 0 or rate_hz <= 0:
         raise ValueError(f"seconds and rate_hz must be > 0, got {seconds} and {rate_hz}")
     count = max(1, round(seconds * rate_hz))
-    period_ns = round(1e9 / rate_hz)
+    period_ns = round(NS_PER_S / rate_hz)
     tracking = [two_handed_frame(i) for i in range(min(count, 256))]
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8) for _ in range(8)]
@@ -52,6 +53,6 @@ def run(seconds: float = 10.0, rate_hz: float = 90.0, resolution: int = 64, flus
         "frames": count, "resolution": resolution, "rate_hz": rate_hz, "session_s": session_s,
         "frames_per_s": count / wall_s, "mb_per_s": recorder.bytes_written / wall_s / 1e6,
         "bytes_per_frame": recorder.bytes_written / count, "realtime_factor": count / wall_s / rate_hz,
-        "chunks": recorder.chunks, "fsync_ms_per_s": recorder.fsync_ns / 1e6 / session_s,
+        "chunks": recorder.chunks, "fsync_ms_per_s": recorder.fsync_ns / NS_PER_MS / session_s,
         "verified_records": report.records,
     }

@@ -24,11 +24,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 from genxr.deploy.export.student import export_student_step
 from genxr.platform.bus import InProcessBus
 from genxr.platform.messages import WorldFrameRequest, encode
+from genxr.platform.stats import percentile, percentiles
+from genxr.platform.units import MS_PER_S
 
 SECONDS_PER_THROUGHPUT_RUN = 3.0
 
@@ -49,11 +49,6 @@ class _BareEcho:
 
     def __call__(self, request):
         return self.reply
-
-
-def _percentiles_ms(samples: list[float]) -> tuple[float, float]:
-    p50, p99 = np.percentile(np.asarray(samples) * 1e3, [50, 99])
-    return float(p50), float(p99)
 
 
 def _timed(call, n: int) -> list[float]:
@@ -127,14 +122,14 @@ def run(n: int = 200) -> dict[str, float | int | None]:
             ray.shutdown()
     with tempfile.TemporaryDirectory(prefix="genxr-bench-serve-") as tmp:
         step = export_student_step(Path(tmp) / "student_step.onnx")
-    serve_p50, serve_p99 = _percentiles_ms(genxr_rtt)
-    bare_p50, bare_p99 = _percentiles_ms(bare_rtt)
+    serve_p50, serve_p99 = percentiles(genxr_rtt, (50, 99), scale=MS_PER_S)
+    bare_p50, bare_p99 = percentiles(bare_rtt, (50, 99), scale=MS_PER_S)
     return {
         "n": n, "request_bytes": len(encode(request)), "reply_bytes": len(encode(reply)),
         "serve_rtt_ms_p50": serve_p50, "serve_rtt_ms_p99": serve_p99,
         "bare_handle_rtt_ms_p50": bare_p50, "bare_handle_rtt_ms_p99": bare_p99,
         "serve_overhead_ratio": serve_p50 / bare_p50,
-        "inproc_rtt_ms_p50": _percentiles_ms(inproc)[0],
+        "inproc_rtt_ms_p50": percentile(inproc, 50, scale=MS_PER_S),
         **{f"throughput_rps_{k}_sessions": v for k, v in throughput.items()},
         "ort_speedup_vs_torch": step["torch_ms"] / step["onnxruntime_ms"],
         "student_step_torch_ms": step["torch_ms"], "student_step_onnxruntime_ms": step["onnxruntime_ms"],

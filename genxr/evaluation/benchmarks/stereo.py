@@ -2,8 +2,8 @@
 
 Baseline, measured in the same run and interleaved frame by frame with the stereo case
 (so both see the same machine load): the mono compositor - the timewarp of a 64x64 world
-frame to one ``resolution`` x ``resolution`` display, the stage with the issue's
-<= 3 ms target at 256x256.
+frame to one ``resolution`` x ``resolution`` display, the stage with the <= 3 ms target at
+256x256 (docs/xr_runtime.md, "Measured").
 
 * stereo: the same world frame re-projected into two views with a headset's asymmetric
   fields of view (a Valve Index-like eye: 2 degrees more outwards than inwards) and
@@ -23,16 +23,13 @@ import time
 import numpy as np
 
 from genxr.platform.messages import Pose, WorldFrame
+from genxr.platform.stats import percentiles
+from genxr.platform.units import NS_PER_MS, NS_PER_S
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
 from genxr.xr_runtime.views import DisplayView, ViewFov
 
-FRAME_NS = round(1e9 / 90)
+FRAME_NS = round(NS_PER_S / 90)
 EYE_SEPARATION_M = 0.064
-
-
-def _percentiles_ms(samples_ns: list[int]) -> tuple[float, float]:
-    values = np.asarray(samples_ns, dtype=np.float64) / 1e6
-    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
 
 def _head(yaw_deg: float) -> Pose:
@@ -76,8 +73,8 @@ def run(frames: int = 300, resolution: int = 256, gl: bool = False, threads: int
         stereo_ns.append(time.perf_counter_ns() - start)
         if upload is not None:
             upload_ns.append(upload(shown.view_images))
-    mono_p50, mono_p99 = _percentiles_ms(mono_ns)
-    stereo_p50, stereo_p99 = _percentiles_ms(stereo_ns)
+    mono_p50, mono_p99 = percentiles(mono_ns, (50, 99), per=NS_PER_MS)
+    stereo_p50, stereo_p99 = percentiles(stereo_ns, (50, 99), per=NS_PER_MS)
     result = {
         "frames": frames, "resolution": resolution, "views": 2, "threads": threads,
         "mono_compositor_ms_p50": mono_p50, "mono_compositor_ms_p99": mono_p99,
@@ -86,7 +83,7 @@ def run(frames: int = 300, resolution: int = 256, gl: bool = False, threads: int
         "stereo_per_view_over_mono_p50": stereo_p50 / 2 / mono_p50,
     }
     if upload is not None:
-        upload_p50, upload_p99 = _percentiles_ms(upload_ns)
+        upload_p50, upload_p99 = percentiles(upload_ns, (50, 99), per=NS_PER_MS)
         result.update({"gl_renderer": upload.renderer, "upload_both_eyes_ms_p50": upload_p50,
                        "upload_both_eyes_ms_p99": upload_p99, "upload_over_mono_p50": upload_p50 / mono_p50})
     return result

@@ -26,6 +26,8 @@ from genxr.components.worldmodel.data import images_of, load_episodes
 from genxr.components.worldmodel.reprojection import attach_prior, frames_from
 from genxr.components.worldmodel.stream import WorldModelStream
 from genxr.components.worldmodel.teacher import teacher_rollout
+from genxr.platform.stats import percentiles
+from genxr.platform.units import MS_PER_S
 
 
 def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_steps: int = 32, student_steps: int = 1,
@@ -71,13 +73,13 @@ def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_step
             teacher_seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(before)
-    latencies_ms = np.array(latencies) * 1000.0
-    student_fps = chunk * len(latencies) / (latencies_ms.sum() / 1000.0)
+    latencies_ms = np.array(latencies) * MS_PER_S
+    student_fps = chunk * len(latencies) / (latencies_ms.sum() / MS_PER_S)
+    latency_ms_p50, latency_ms_p90 = percentiles(latencies_ms, (50, 90))
     teacher_fps = teacher_frames / teacher_seconds
     return {"student_fps": round(float(student_fps), 1), "teacher_fps": round(float(teacher_fps), 2),
             "student_speedup": round(float(student_fps / teacher_fps), 1),
-            "chunk_latency_ms_p50": round(float(np.percentile(latencies_ms, 50)), 2),
-            "chunk_latency_ms_p90": round(float(np.percentile(latencies_ms, 90)), 2),
+            "chunk_latency_ms_p50": round(latency_ms_p50, 2), "chunk_latency_ms_p90": round(latency_ms_p90, 2),
             "chunk_frames": chunk, "student_steps": student_steps, "teacher_steps": teacher_steps,
             "chunks_timed": len(latencies), "threads": threads, "resolution": codec.config.resolution,
             "cache_frames_max": student.config.sink_frames + student.config.window_frames}

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from genxr.platform.stats import summary
+from genxr.platform.units import MS_PER_S, NS_PER_MS, NS_PER_S, US_PER_MS, US_PER_S
 from genxr.xr_runtime.recording.format import CHUNKS_FILE, RecordingError
 from genxr.xr_runtime.recording.reader import read_recording
 
@@ -60,12 +62,6 @@ def read_spans(folder: Path) -> tuple[list[dict[str, Any]], str | None]:
     return [], None
 
 
-def _percentiles(values: np.ndarray) -> dict[str, float]:
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"count": int(values.size), "mean_ms": float(values.mean()), "p50_ms": float(p50), "p95_ms": float(p95),
-            "p99_ms": float(p99), "max_ms": float(values.max())}
-
-
 def _thin(indices: np.ndarray) -> np.ndarray:
     if indices.size <= MAX_POINTS:
         return indices
@@ -83,9 +79,9 @@ def span_views(events: list[dict[str, Any]], deadline_ms: float | None) -> dict[
         by_name.setdefault(event["name"], []).append(event)
     stages, timeline = {}, {}
     for name, group in sorted(by_name.items()):
-        starts = np.array([(e["ts"] - origin_us) / 1e6 for e in group])
-        durations = np.array([e["dur"] / 1e3 for e in group])
-        stages[name] = {"track": group[0].get("cat", ""), **_percentiles(durations)}
+        starts = np.array([(e["ts"] - origin_us) / US_PER_S for e in group])
+        durations = np.array([e["dur"] / US_PER_MS for e in group])
+        stages[name] = {"track": group[0].get("cat", ""), **summary(durations)}
         keep = _thin(np.argsort(starts, kind="stable"))
         timeline[name] = {"t_s": starts[keep].round(6).tolist(), "dur_ms": durations[keep].round(4).tolist(),
                           "frame_id": [group[i].get("args", {}).get("frame_id") for i in keep]}
@@ -96,9 +92,9 @@ def span_views(events: list[dict[str, Any]], deadline_ms: float | None) -> dict[
             continue
         span = extent.setdefault(frame, [event["ts"], event["ts"] + event["dur"]])
         span[0], span[1] = min(span[0], event["ts"]), max(span[1], event["ts"] + event["dur"])
-    work = [round((end - start) / 1e3, 4) for _, (start, end) in sorted(extent.items())]
-    received = np.array([(e["ts"] - origin_us) / 1e6 for e in by_name.get("receive world_model", [])])
-    duration_s = max((e["ts"] + e["dur"] - origin_us) / 1e6 for e in events)
+    work = [round((end - start) / US_PER_MS, 4) for _, (start, end) in sorted(extent.items())]
+    received = np.array([(e["ts"] - origin_us) / US_PER_S for e in by_name.get("receive world_model", [])])
+    duration_s = max((e["ts"] + e["dur"] - origin_us) / US_PER_S for e in events)
     bins = max(1, int(duration_s / RATE_BIN_S))  # whole bins only: a partial last bin would read as a drop
     width = RATE_BIN_S if duration_s >= RATE_BIN_S else max(duration_s, 1e-3)
     counts = np.histogram(received, bins=bins, range=(0, bins * width))[0]
@@ -118,13 +114,13 @@ def recording_view(folder: Path) -> tuple[dict[str, Any], float | None]:
         return {"frames": 0, "frame_intervals_ms": [], "events": [], "closed": False, "notes": [str(err)]}, None
     times = np.array([f.sample_time_ns for f in recording.frames], dtype=np.int64)
     origin = int(times[0]) if times.size else 0
-    intervals = (np.diff(times) / 1e6).round(4) if times.size > 1 else np.array([])
+    intervals = (np.diff(times) / NS_PER_MS).round(4) if times.size > 1 else np.array([])
     keep = _thin(np.arange(intervals.size))
     rate = recording.manifest.get("config", {}).get("session", {}).get("display_rate_hz")
     return {"frames": len(recording.frames), "frame_intervals_ms": intervals[keep].tolist(),
-            "events": [{"t_s": (e.time_ns - origin) / 1e9, "kind": e.kind, "detail": e.detail}
+            "events": [{"t_s": (e.time_ns - origin) / NS_PER_S, "kind": e.kind, "detail": e.detail}
                        for e in recording.events][-200:],
-            "closed": bool(recording.manifest.get("complete")), "notes": recording.notes}, (1e3 / rate if rate else None)
+            "closed": bool(recording.manifest.get("complete")), "notes": recording.notes}, (MS_PER_S / rate if rate else None)
 
 
 def load_session(folder: str | Path) -> dict[str, Any]:

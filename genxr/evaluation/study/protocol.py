@@ -5,11 +5,11 @@
     participant_id_pattern: 'P\\d{2,3}' # pseudonymous ids only (default P followed by digits)
     trials_per_condition: 2            # repetitions of every task in every condition
     conditions:
-      - name: hand_conditioned
+      - name: student
         config: {display: {width: 64, height: 64}}      # genxr config overrides (GenXRConfig sections)
-        settings: {world_model: hand_conditioned}       # session settings beyond the config
-      - name: head_only
-        settings: {world_model: head_only}
+        settings: {world: student}                      # what the condition varies about the session
+      - name: ground_truth
+        settings: {world: ground_truth}
     tasks:
       - {name: press, kind: press_button, seconds: 3}
       - {name: carry, kind: grasp_and_move, seconds: 5, success: experimenter}
@@ -21,9 +21,11 @@
 
 Validated with pydantic; every error names the file, the line and the offending value
 (:class:`ProtocolError`). Condition ``config`` overrides are checked by building the
-:class:`~genxr.platform.config.GenXRConfig` they describe. :func:`missing_parts` says which
-conditions need parts of genxr that do not exist yet (or, for the avatar, a checkpoint
-that is not there) - they are refused when a study is created, never run with a stand-in.
+:class:`~genxr.platform.config.GenXRConfig` they describe. A condition's world is
+``settings.world``, named as the session names its world services (``session.world``);
+:meth:`Protocol.config_for` puts it into the session's configuration. :func:`missing_parts`
+says which conditions need parts of genxr that do not exist (or a checkpoint that is not
+there) - they are refused when a study is created, never run with a stand-in.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genxr.platform.config import ConfigError, GenXRConfig, load_config
+
+SESSION_WORLDS = ("student", "ground_truth")
+"""The world services a session runs (``session.world`` without ``auto``: a condition names its world)."""
 
 TASK_BEHAVIOURS = {"press_button": "press_button", "grasp_and_move": "grasp_carry_drop",
                    "talk_to_avatar": "look_around"}
@@ -51,16 +56,16 @@ class _Strict(BaseModel):
 
 
 class ConditionSettings(_Strict):
-    """Session settings a condition fixes beyond the genxr config.
+    """What a condition varies about the session beyond the genxr config.
 
-    ``world_model``: ``ground_truth`` is the simulator's own rendering (exists);
-    ``hand_conditioned`` / ``head_only`` are the trained world model with or without hand
-    conditioning (issue #5). ``folded``: the world model folded in the session (issues #4/#7).
-    ``avatar_eye_contact``: the conversational avatar in the session at this eye-contact
-    guidance scale (issue #6); None = no avatar.
+    ``world``: the session's world service - ``student`` (the hand-conditioned world-model
+    student, the session default) or ``ground_truth`` (the simulator's rendering); set as
+    ``session.world`` of every trial. ``student_head_only``, ``folded`` and
+    ``avatar_eye_contact`` (the avatar's eye-contact guidance scale; None = its default) can
+    be asked for but not run: :func:`missing_parts` says what is missing.
     """
 
-    world_model: Literal["ground_truth", "hand_conditioned", "head_only"] = "ground_truth"
+    world: Literal["student", "ground_truth", "student_head_only"] = "student"
     folded: bool = False
     avatar_eye_contact: float | None = Field(None, ge=0.0, le=4.0)
 
@@ -78,6 +83,9 @@ class Condition(_Strict):
         for key in value:
             if key not in known:
                 raise ValueError(f"unknown config section {key!r}; known: {', '.join(sorted(known))}")
+        if "world" in (value.get("session") or {}):
+            raise ValueError("config.session.world is chosen by settings.world (student or ground_truth), "
+                             "not by the condition's config")
         return value
 
 
@@ -154,30 +162,51 @@ class Protocol(_Strict):
                             f"{', '.join(c.name for c in self.conditions)}")
 
     def config_for(self, condition: Condition, **session: Any) -> GenXRConfig:
-        """The genxr configuration of ``condition`` with ``session`` fields set on top."""
+        """The genxr configuration of ``condition``, its world as ``session.world``, with ``session``
+        fields set on top; :class:`ProtocolError` if the session cannot run that world."""
+        if condition.settings.world not in SESSION_WORLDS:
+            raise ProtocolError(f"condition {condition.name!r}: {_world_missing(condition.settings.world)}")
+        return self._config(condition, world=condition.settings.world, **session)
+
+    def _config(self, condition: Condition, **session: Any) -> GenXRConfig:
         overrides = {section: dict(values) for section, values in condition.config.items()}
         overrides.setdefault("session", {}).update(session)
         return load_config(self.base_preset, **overrides)
 
 
 def missing_parts(protocol: Protocol) -> dict[str, list[str]]:
-    """Per condition, the genxr parts it needs that do not exist (or are not available) yet."""
+    """Per condition, what it asks of the session that genxr cannot run (each names the field,
+    the value and what is missing); conditions that can run are absent."""
     out: dict[str, list[str]] = {}
     for condition in protocol.conditions:
-        needs = []
-        if condition.settings.world_model != "ground_truth":
-            needs.append(f"world_model={condition.settings.world_model}: the trained world model in the session "
-                         "(issue #5)")
-        if condition.settings.folded:
-            needs.append("folded=true: folding the world model inside the session (issues #4/#7)")
-        if condition.settings.avatar_eye_contact is not None:
-            needs.append("avatar_eye_contact: the avatar's eye-contact guidance as a session setting (the session "
-                         "runs the avatar at its default guidance; issue #6)")
+        settings = condition.settings
+        needs = [need for need in [_world_missing(settings.world)] if need]
+        if settings.folded:
+            needs.append("settings.folded = true: the session serves the shipped student unfolded; a folded student "
+                         "exists only as an offline export (`genxr export onnx --fold RATIO`)")
+        if settings.avatar_eye_contact is not None:
+            needs.append(f"settings.avatar_eye_contact = {settings.avatar_eye_contact!r}: the session runs the avatar "
+                         "at its default eye-contact guidance; the guidance scale is not a session setting")
         if any(task.kind == "talk_to_avatar" for task in protocol.tasks):
-            needs += _avatar_missing(protocol.config_for(condition))
+            needs += _avatar_missing(protocol._config(condition))
         if needs:
             out[condition.name] = needs
     return out
+
+
+def _world_missing(world: str) -> str:
+    """Why the session cannot run ``settings.world``; empty if it can."""
+    if world == "student_head_only":
+        return ("settings.world = 'student_head_only': no head-only student ships (the world-model checkpoints hold "
+                "a head-only teacher, teacher_head_only, which is not chunk-causal and cannot stream in a session)")
+    if world == "student":
+        from genxr.components.worldmodel import checkpoint
+
+        root = checkpoint.CHECKPOINT_ROOT
+        if not all((root / part / "config.json").is_file() for part in ("student", "codec")):
+            return (f"settings.world = 'student': no world-model student checkpoint at {root / 'student'} "
+                    f"(with its codec at {root / 'codec'})")
+    return ""
 
 
 def _avatar_missing(config: GenXRConfig) -> list[str]:
@@ -189,7 +218,7 @@ def _avatar_missing(config: GenXRConfig) -> list[str]:
     checkpoint = config.session.avatar_checkpoint or shipped_checkpoint()
     if not (checkpoint / "config.json").is_file():
         return [f"talk_to_avatar: no avatar checkpoint at {checkpoint} (train one with "
-                "`genxr train avatar --preset cpu`, or set session.avatar_checkpoint; issue #6)"]
+                "`genxr train avatar --preset cpu`, or set session.avatar_checkpoint)"]
     return []
 
 
@@ -240,7 +269,7 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
         raise ProtocolError("invalid study protocol:\n" + "\n".join(problems)) from None
     for index, condition in enumerate(protocol.conditions):
         try:
-            protocol.config_for(condition)
+            protocol._config(condition)
         except ConfigError as err:
             line = _line_of(lines, ("conditions", index, "config"))
             raise ProtocolError(f"{source}:{line}: condition {condition.name!r} config: {err}") from None

@@ -1,7 +1,8 @@
 """Runs a participant through their plan: real genxr sessions, task judgements, questionnaires.
 
 Each trial is one :func:`genxr.xr_runtime.session.run_session` with the condition's
-configuration into a fresh attempt folder. With ``source="sim"`` the simulated user
+configuration (its ``settings.world`` as ``session.world``) into a fresh attempt folder; the
+trial's record names the world service that served it. With ``source="sim"`` the simulated user
 performs the task's behaviour (seeded by participant and step) and, for tasks judged by the
 simulator, :class:`~genxr.evaluation.study.tasks.TaskJudge` reads the simulator's state
 after every frame; otherwise the experimenter judges success. After each condition's
@@ -71,6 +72,7 @@ def run_trial(study: Study, participant: str, index: int, step: Step, source: st
     record: dict[str, Any] = {"type": "trial", "step": step.key, "number": step.number, "condition": step.condition,
                               "task": step.task, "task_kind": task.kind, "repetition": step.repetition,
                               "seed": seed, "source": source, "session": str(folder.relative_to(study.folder)),
+                              "world": config.session.world, "world_model": result.world_model,
                               "interrupted": result.interrupted,
                               "metrics": {k: result.metrics.get(k) for k in LATENCY_KEYS}}
     if result.interrupted:

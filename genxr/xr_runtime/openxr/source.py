@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from types import TracebackType
 
 
-from genxr.platform.clock import MONOTONIC, NS_PER_S, Clock
+from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, Pose, TrackingFrame
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.openxr.convert import SessionStateMachine, hand_from_xr, head_from_xr
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming
 

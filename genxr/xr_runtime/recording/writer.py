@@ -21,6 +21,7 @@ from genxr.platform.messages import (
     WorldFrame,
     encode,
 )
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.recording.format import (
     CHUNKS_FILE, MANIFEST_FILE, RecordingError,
     chunk_bytes, fsync_dir, write_json_atomic,
@@ -37,7 +38,7 @@ class Recorder:
             raise ValueError(f"flush_interval_s must be in (0, 1] seconds, got {flush_interval_s}")
         self.folder = Path(folder)
         self.metadata = dict(metadata or {})
-        self.flush_interval_ns = round(flush_interval_s * 1e9)
+        self.flush_interval_ns = round(flush_interval_s * NS_PER_S)
         self.clock = clock
         self.frames = 0
         self.events = 0

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from genxr.components.sim.user import ScriptedUser
-from genxr.platform.clock import NS_PER_S, ManualClock
+from genxr.platform.clock import ManualClock
 from genxr.platform.messages import StreamOrder, TrackingFrame, encode
+from genxr.platform.units import NS_PER_S
 
 
 def test_frames_are_stamped_at_the_rate_with_display_latency():
