@@ -58,7 +58,14 @@ _SAMPLE_TIMES_KEPT = 2048
 class _ServiceSlot:
     """One model service from the loop's side: at most one request in flight, and no more
     than ``rate_hz`` requests a second (a model that could run flat out would otherwise take
-    a core from the loop for updates nobody asked for)."""
+    a core from the loop for updates nobody asked for).
+
+    Requests are due on a fixed schedule, ``1 / rate_hz`` apart, not ``1 / rate_hz`` after the
+    last send: on a display grid that does not divide the period (a 133 ms avatar chunk at
+    90 Hz) the sends then average the rate instead of slipping a display frame every time. A
+    slot that fell a whole period behind (a slow model) starts a new schedule from now
+    rather than sending a burst.
+    """
 
     def __init__(self, service: Service, timeout_s: float, rate_hz: float | None) -> None:
         if rate_hz is not None and rate_hz <= 0:
@@ -66,7 +73,8 @@ class _ServiceSlot:
         self.service = service
         self.timeout_s = timeout_s
         self.min_interval_ns = 0 if rate_hz is None else round(NS_PER_S / rate_hz)
-        self.last_sent_ns: int | None = None
+        self.next_due_ns: int | None = None
+        """When the next request may be sent (None: at once)."""
         self.pending: PendingResponse | None = None
         self.latest = None
         self.next_request_id = 0
@@ -192,9 +200,10 @@ class FrameLoop:
         if slot is None or slot.pending is not None:
             return  # one in flight: newer tracking waits for the next request instead of queueing
         now = self.clock.now_ns()
-        if slot.last_sent_ns is not None and now - slot.last_sent_ns < slot.min_interval_ns:
+        if slot.next_due_ns is not None and now < slot.next_due_ns:
             return
-        slot.last_sent_ns = now
+        on_schedule = slot.next_due_ns is not None and now - slot.next_due_ns < slot.min_interval_ns
+        slot.next_due_ns = (slot.next_due_ns if on_schedule else now) + slot.min_interval_ns
         with self.tracer.span(f"request {slot.service.name}", track="loop", frame_id=frame_id):
             try:
                 slot.pending = self.bus.request_async(slot.service, build(slot.next_request_id), slot.timeout_s)

@@ -130,12 +130,11 @@ def make_avatar(config: GenXRConfig, start_time_ns: int):
         return None, None, "off (session.avatar=false)"
     from genxr.components.avatar.service import AvatarService, AvatarUnavailableError, ConversationAudio
 
-    if config.bus.backend == "ray":
-        params: dict[str, Any] = {"start_time_ns": start_time_ns, "seed": config.session.seed}
+    if config.bus.backend == "ray":  # its session clock starts when it is attached, after Ray is up
+        params: dict[str, Any] = {"seed": config.session.seed}
         if config.session.avatar_checkpoint is not None:
             params["checkpoint"] = str(config.session.avatar_checkpoint)
-        return (ServedAvatar(params), ConversationAudio(start_time_ns, seed=config.session.seed),
-                "streaming (Ray Serve avatar deployment)")
+        return ServedAvatar(params), None, "streaming (Ray Serve avatar deployment)"
     try:
         service = AvatarService(start_time_ns, checkpoint=config.session.avatar_checkpoint, seed=config.session.seed)
     except AvatarUnavailableError as err:
@@ -195,6 +194,8 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     if attach_world:
         bus.attach(WORLD_SERVICE, handles["world_model"], {"seed": config.session.seed})
     if isinstance(avatar, ServedAvatar):
+        # frame 0 of the avatar's stream is now: starting Ray and deploying took tens of seconds
+        avatar.params["start_time_ns"] = clock.now_ns()
         try:
             avatar.description = bus.attach(AVATAR_SERVICE, handles["avatar"], avatar.params)
         except ServiceUnavailableError as err:  # as in-process: the session runs on without an avatar
@@ -253,7 +254,11 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         if isinstance(avatar, ServedAvatar):
             avatar_note = recorder.metadata["avatar"] = avatar.note()
             if avatar.rate_hz is None:
-                avatar, conversation = None, None
+                avatar = None
+            else:
+                from genxr.components.avatar.service import ConversationAudio
+
+                conversation = ConversationAudio(avatar.params["start_time_ns"], seed=config.session.seed)
         elif avatar is not None:
             bus.serve(AVATAR_SERVICE, avatar)
 

@@ -5,6 +5,11 @@ State is bounded for arbitrarily long sessions: KV caches of plain tensors trimm
 the transformers' windows, the last user position, and per-speaker audio kept only for
 the frames not yet consumed (at most :data:`AUDIO_HORIZON_S`).
 
+The stream follows the clock it is given: :meth:`AvatarStream.follow` (called by
+:func:`serve_request` with each request's time) skips the frames the session clock has left
+more than a chunk behind - a request cadence slower than the chunk rate, or a stream started
+long before its first request - so the stream never falls behind its audio for good.
+
 Each step: features of the chunk's frames (both speakers' audio, the user's head in the
 avatar frame interpolated from the previous step's position, a tracked flag), then
 ``euler_steps`` Euler steps of the latent generator on one token with classifier-free
@@ -165,6 +170,9 @@ class AvatarStream:
         self.guidance_scale, self.gaze_target = default_dial(guidance_scale, gaze_target, self._gaze_mean())
         self.noise = torch.Generator().manual_seed(seed)
         self.frame = 0
+        """Frames generated so far (the model's own count: caches and chunk indices follow it)."""
+        self.skipped_frames = 0
+        """Frames skipped by :meth:`follow` to keep up with the session clock (never generated)."""
         self.audio = {"user": _AudioTrack(), "agent": _AudioTrack()}
         self.user_head: np.ndarray | None = None
         self.seam_filter = SeamFilter(self.stride) if self.smooth_seams else None
@@ -222,7 +230,8 @@ class AvatarStream:
                         ) -> tuple[np.ndarray, np.ndarray]:
         """This chunk's per-frame features: audio (S, 6) of both speakers and user (S, 9)."""
         self._write_audio(audio_chunks)
-        audio = np.concatenate([self.audio[s].features(self.frame, self.stride) for s in ("user", "agent")], axis=1)
+        audio = np.concatenate([self.audio[s].features(self.clock_frame, self.stride) for s in ("user", "agent")],
+                               axis=1)
         return audio, self._user_rows(user_pose)
 
     def _conditions(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk]) -> torch.Tensor:
@@ -261,9 +270,29 @@ class AvatarStream:
             frames = turn_about_stance(frames, self.chunk_bearing)
         rotations, root = split_motion(frames)
         chunk = MotionChunk(sk.orthonormalize_6d(rotations).astype(np.float32),
-                            root.astype(np.float32), self.start_time_ns + round(self.frame * NS_PER_S / FPS))
+                            root.astype(np.float32), self.start_time_ns + round(self.clock_frame * NS_PER_S / FPS))
         self.frame += self.stride
         return chunk
+
+    @property
+    def clock_frame(self) -> int:
+        """Index on the session clock (30 fps from ``start_time_ns``) of the next chunk's first frame."""
+        return self.frame + self.skipped_frames
+
+    def follow(self, time_ns: int) -> int:
+        """Catches up with the session clock at ``time_ns``; returns the frames skipped.
+
+        The next chunk should be the last whole chunk before ``time_ns`` (its audio has arrived
+        by then). When the stream is more than one chunk behind that, it jumps there: the
+        skipped frames are never generated, their audio is dropped, and the model's caches
+        carry the motion on. Ahead of the clock, or within one chunk, nothing changes.
+        """
+        newest_whole_chunk = (time_ns - self.start_time_ns) * FPS // NS_PER_S - self.stride
+        behind = newest_whole_chunk - self.clock_frame
+        if behind <= self.stride:
+            return 0
+        self.skipped_frames += behind
+        return behind
 
     @torch.inference_mode()
     def step(self, user_pose: Pose | np.ndarray | None, audio_chunks: Sequence[AudioChunk] = ()) -> MotionChunk:
@@ -316,10 +345,12 @@ def to_avatar_motion(chunk: MotionChunk, placement: AgentPlacement, session_id: 
 
 
 def serve_request(stream: AvatarStream, request: AvatarRequest) -> AvatarMotion:
-    """One bus request -> one step of ``stream`` (one stream per session; the caller keeps it).
+    """One bus request -> one step of ``stream`` (one stream per session; the caller keeps it),
+    first caught up with the request's time (:meth:`AvatarStream.follow`).
     ``request.eye_contact`` sets the guidance scale of the gaze score when given."""
     if request.eye_contact is not None:
         stream.guidance_scale = request.eye_contact
+    stream.follow(request.time_ns)
     audio = [chunk for chunk in (request.user_audio, request.agent_audio) if chunk is not None]
     chunk = stream.step(request.user_head, audio)
     return to_avatar_motion(chunk, stream.placement, request.session_id, request.request_id)
