@@ -103,11 +103,6 @@ def ray(request, session_id: str) -> Case:
 
 FACTORIES: dict[str, Callable[..., Case]] = {"in-process": in_process, "ray": ray}
 
-RAY_SERVE_DOES_NOT_REPLACE = (
-    "RayBus.serve does not replace an attached deployment: requests keep going to the replica "
-    "(RayBus documents serve as 'for services that are not deployed'), against Bus.serve's "
-    "'replacing any earlier handler'")
-
 
 def each_bus(*, xfail: dict[str, str] | None = None):
     """Parametrises a test over the buses (``case`` fixture); ``xfail``: name -> the defect (strict)."""
@@ -268,7 +263,7 @@ def test_a_reply_of_the_wrong_type_is_refused(case):
     assert any(isinstance(cause, MessageTypeError) for cause in causes(raised.value)), causes(raised.value)
 
 
-@each_bus(xfail={"ray": RAY_SERVE_DOES_NOT_REPLACE})
+@each_bus()
 def test_serve_replaces_the_earlier_handler(case):
     def still(request: WorldFrameRequest) -> WorldFrame:
         newest = request.tracking[-1]

@@ -70,13 +70,23 @@ class RayBus(Bus):
         return self._local.subscribe(topic)
 
     def serve(self, service: Service, handler: Callable[[Any], Any]) -> None:
-        """Serves ``service`` in this process (for services that are not deployed)."""
+        """Serves ``service`` in this process, replacing any earlier handler - an attached
+        deployment too (this session's state on its replica is closed)."""
+        self._detach(service.name)
         self._local.serve(service, handler)
 
     def unserve(self, service: Service) -> None:
         self._local.unserve(service)
+        self._detach(service.name)
+
+    def _detach(self, name: str) -> None:
+        """Stops routing ``name`` to its deployment and closes this session there (best effort:
+        the replica may be gone, and its state with it)."""
         with self._lock:
-            self._handles.pop(service.name, None)
+            deployed = self._handles.pop(name, None)
+            self.attached.pop(name, None)
+        if deployed is not None:
+            _close_remote_session(deployed[1], self.session_id)
 
     # deployed services -------------------------------------------------------------------------------
 
@@ -156,9 +166,17 @@ class RayBus(Bus):
             deployed = list(self._handles.values())
             self._handles.clear()
         for _, handle, _ in deployed:
-            try:
-                handle.close_session.remote(self.session_id).result(timeout_s=5)
-            except Exception:  # the replica may be gone; its state goes with it
-                pass
+            _close_remote_session(handle, self.session_id)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._local.close()
+
+
+CLOSE_SESSION_TIMEOUT_S = 5.0
+"""How long closing a session on a replica may take before it is left to the replica's idle eviction."""
+
+
+def _close_remote_session(handle: Any, session_id: str) -> None:
+    try:
+        handle.close_session.remote(session_id).result(timeout_s=CLOSE_SESSION_TIMEOUT_S)
+    except Exception:  # the replica may be gone; its state goes with it (or is evicted when idle)
+        pass
