@@ -26,7 +26,7 @@ from genxr.cli.sim import sim_app
 from genxr.cli.study import study_app
 from genxr.cli.worldmodel import evaluate as eval_worldmodel
 from genxr.cli.worldmodel import train_codec, train_student, train_teacher
-from genxr.cli.output import JsonFlag, console, fail
+from genxr.cli.output import JsonFlag, fail, print_message
 
 app = typer.Typer(
     name="genxr",
@@ -73,7 +73,9 @@ def doctor(
         typer.echo(checks_json(checks))
         return
     table = Table(title="genxr doctor")
-    for column in ("check", "status", "detail", "what to do"):
+    table.add_column("check", no_wrap=True)  # names never break; the free text folds
+    table.add_column("status", no_wrap=True)
+    for column in ("detail", "what to do"):
         table.add_column(column, overflow="fold")
     for check in checks:
         table.add_row(check.name, "[green]ok[/]" if check.ok else "[yellow]no[/]", check.detail, check.hint)
@@ -97,7 +99,7 @@ def schema(
             (out / f"{name}.schema.json").write_text(json.dumps(body, indent=2) + "\n")
     except OSError as err:
         fail(f"cannot write schemas to {out}: {err}", 1)
-    console.print(f"wrote {len(schemas)} schemas to {out}/")
+    print_message(f"wrote {len(schemas)} schemas to {out}/")
 
 
 def main() -> None:

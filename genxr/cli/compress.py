@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import console, fail
+from genxr.cli.output import fail, print_message
 
 compress_app = typer.Typer(help="Model compression: folding and pruning sweeps.", no_args_is_help=True)
 
@@ -32,7 +32,7 @@ def _compress(checkpoint: Path, out: Path, method: str, **options) -> None:
     metadata = dict(config["metadata"], compression=report.to_dict(), source=str(checkpoint))
     save_checkpoint(compressed, out, metadata=metadata)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    console.print(f"{report.method} ratio {report.ratio}: {len(report.groups)} groups, parameters "
+    print_message(f"{report.method} ratio {report.ratio}: {len(report.groups)} groups, parameters "
                   f"{report.params_before:,} -> {report.params_after:,} (-{report.param_reduction:.1%}), "
                   f"MACs -{report.mac_reduction:.1%}; wrote {out}/")
 

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from genxr.platform.config import GenXRConfig
-from genxr.cli.output import console, fail, print_error
+from genxr.cli.output import console, fail, print_error, print_message
 
 
 def _fmt(value: float | None, unit: str = "ms") -> str:
@@ -63,15 +63,15 @@ def run_demo(config: GenXRConfig, console: Console, out: Path | None = None, sec
         except (SessionError, OpenXRUnavailableError, RecordingError) as err:
             print_error(f"{err}")
             return 2
-    console.print(f"world service: [bold]{result.world_model}[/]"
+    print_message(f"world service: {result.world_model}"
                   + (" (the simulator's renderer driven by the tracked hands, not a learned model)"
                      if result.world_model.startswith("ground_truth") else ""))
-    console.print(f"avatar: {result.avatar}")
+    print_message(f"avatar: {result.avatar}")
     console.print(summary_table(result.metrics))
-    console.print(f"session folder: {result.folder}/ (recording/, trace.json for ui.perfetto.dev, metrics.json, "
+    print_message(f"session folder: {result.folder}/ (recording/, trace.json for ui.perfetto.dev, metrics.json, "
                   "session.mp4)")
     if result.interrupted:
-        console.print("[yellow]interrupted: every file was closed and is complete[/]")
+        print_message("interrupted: every file was closed and is complete", style="yellow")
         return 130
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import console, fail
+from genxr.cli.output import fail, print_message
 
 
 export_app = typer.Typer(help="Export models for deployment engines.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def export_onnx(
         from genxr.deploy.export.avatar import export_and_summarise
 
         try:
-            console.print(export_and_summarise(model, out))
+            print_message(export_and_summarise(model, out))
         except OSError as err:
             fail(f"{err}")
         return
@@ -47,10 +47,10 @@ def export_onnx(
         report = export_student_step(out) if fold is None else export_compressed_student(out, fold, "prune" if prune else "fold")
     except (ValueError, RuntimeError) as err:
         fail(f"--fold {fold}: {err}")
-    console.print(f"wrote {out}; parity vs torch over {len(report['parity_max_abs_error_per_chunk'])} chunks: "
+    print_message(f"wrote {out}; parity vs torch over {len(report['parity_max_abs_error_per_chunk'])} chunks: "
                   f"max abs error {max(report['parity_max_abs_error_per_chunk']):.2e}")
     if "compression" in report:
-        console.print(f"{report['compression']['method']} {fold}: parameters {report['compression']['params_before']} -> "
+        print_message(f"{report['compression']['method']} {fold}: parameters {report['compression']['params_before']} -> "
                       f"{report['compression']['params_after']}, MACs -{report['compression']['mac_reduction']:.1%}")
 
 
@@ -78,7 +78,7 @@ def serve_models(
         handles = connect(address, **options)
     except Exception as err:  # Ray reports start/join failures with many exception types
         fail(f"cannot start or join Ray (address {address!r}): {type(err).__name__}: {err}")
-    console.print(f"serving app {APP_NAME!r}: {describe_deployments(handles)}; sessions connect with "
+    print_message(f"serving app {APP_NAME!r}: {describe_deployments(handles)}; sessions connect with "
                   f"--backend ray{'' if address is None else f' and GENXR_BUS__RAY_ADDRESS={address}'}. Ctrl-C stops.")
     try:
         deadline = None if seconds is None else time.monotonic() + seconds

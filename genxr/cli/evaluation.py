@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import console, fail
+from genxr.cli.output import console, fail, print_message
 
 
 
@@ -40,10 +40,10 @@ def lsl_command(
     if not is_session_folder(session):
         fail(f"{session} is not a genxr session folder")
     publisher = LslPublisher(session.name, rate_hz)
-    console.print(f"LSL streams 'genxr tracking', 'genxr latency', 'genxr events' of {session.name} are up; "
+    print_message(f"LSL streams 'genxr tracking', 'genxr latency', 'genxr events' of {session.name} are up; "
                   f"waiting up to {wait_s:g} s for a consumer")
     if not publisher.wait_for_consumers(wait_s):
-        console.print("no consumer yet; publishing anyway (LSL delivers only to consumers connected now)")
+        print_message("no consumer yet; publishing anyway (LSL delivers only to consumers connected now)")
     try:
         typer.echo(json.dumps(follow_session(session, publisher)))
     except KeyboardInterrupt:

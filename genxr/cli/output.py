@@ -1,6 +1,6 @@
 """How every ``genxr`` command prints: results on stdout, messages and errors on stderr.
 
-Errors go through :func:`print_error` / :func:`fail` only: markup off (a path or a value with
+Messages go through :func:`print_message`, errors through :func:`print_error` / :func:`fail`: markup off (a path or a value with
 brackets prints as it is), soft wrap (the terminal wraps long lines, rich never breaks one
 mid-word), so an error reads the same at any terminal width and can be matched by tests
 after normalising whitespace.
@@ -29,9 +29,15 @@ def print_json(result: dict, compact: bool) -> None:
     typer.echo(json.dumps(result) if compact else json.dumps(result, indent=2))
 
 
+def print_message(message: str, style: str | None = None) -> None:
+    """Prints ``message`` on stderr verbatim (no markup: a path with brackets prints as it is) and
+    never wrapped by rich (the terminal wraps it, so no word is broken)."""
+    console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_error(message: str) -> None:
-    """Prints ``message`` in red on stderr, verbatim (no markup) and never wrapped by rich."""
-    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    """Prints ``message`` in red with :func:`print_message`."""
+    print_message(message, style="red")
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:

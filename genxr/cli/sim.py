@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import console, fail
+from genxr.cli.output import fail, print_message
 
 sim_app = typer.Typer(help="Ground-truth world simulator and scripted users.", no_args_is_help=True)
 
@@ -70,7 +70,7 @@ def render(
         path = save_preview(record, out, fps=fps, columns=columns, scale=max(1, 256 // resolution))
     except (UnknownBehaviourError, ValueError, OSError) as err:
         fail(f"{err}")
-    console.print(f"wrote {len(record['rgb'])} frames of {behaviour!r} (seed {seed}) to {path}")
+    print_message(f"wrote {len(record['rgb'])} frames of {behaviour!r} (seed {seed}) to {path}")
 
 
 @sim_app.command()
@@ -92,4 +92,4 @@ def dataset(
             manifest = write_dataset(out, config)
     except DatasetError as err:
         fail(f"{err}")
-    console.print(f"{len(manifest['episodes'])} episodes x {frames} frames ({split}) in {out}/")
+    print_message(f"{len(manifest['episodes'])} episodes x {frames} frames ({split}) in {out}/")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from genxr.cli.output import console, fail
+from genxr.cli.output import console, fail, print_message
 
 study_app = typer.Typer(help="User studies: protocol -> sessions -> questionnaires -> statistics, losing no data.",
                         no_args_is_help=True)
@@ -36,7 +36,7 @@ def study_new(
         folder = create_study(protocol, out)
     except (ProtocolError, StudyError) as err:
         fail(str(err))
-    console.print(f"created study {folder}; run participants with: genxr study run {folder} --participant P01")
+    print_message(f"created study {folder}; run participants with: genxr study run {folder} --participant P01")
 
 
 @study_app.command("run")
@@ -67,10 +67,10 @@ def study_run(
     except KeyboardInterrupt:
         fail(f"{participant}: stopped; every finished step is saved - run the same command to resume", 130)
     for note in run.notes:
-        console.print(f"[yellow]{note}[/]")
+        print_message(note, style="yellow")
     if run.interrupted:
         fail(f"{participant}: a trial was interrupted; run the same command to resume at it", 130)
-    console.print(f"{participant}: {len(run.completed_steps)} steps done now, {run.skipped_steps} were done before")
+    print_message(f"{participant}: {len(run.completed_steps)} steps done now, {run.skipped_steps} were done before")
 
 
 @study_app.command("verify")
@@ -146,4 +146,4 @@ def study_analyze(
         summary = analyze(open_study(study), out)
     except (StudyError, ProtocolError) as err:
         fail(str(err))
-    console.print(f"report: {summary['report']}")
+    print_message(f"report: {summary['report']}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import JsonFlag, console, fail, print_json
+from genxr.cli.output import JsonFlag, fail, print_json, print_message
 
 
 Preset = Annotated[str, typer.Option(help="tiny (CI, seconds) | cpu (shipped) | gpu (documented scale-up)")]
@@ -51,7 +51,7 @@ def _ship(run_dir: Path, name: str) -> None:
 
     model, config = load_model(run_dir)
     save_model(shipped(name), model, config["summary"], dtype=torch.float16)
-    console.print(f"shipped {run_dir} -> {shipped(name)}")
+    print_message(f"shipped {run_dir} -> {shipped(name)}")
 
 
 def _run_stage(run, preset: str, out: Path, data: Path | None, threads: int, **options) -> Path:
@@ -78,7 +78,7 @@ def train_codec(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data
     directory = _run_stage(run, preset, out, data, threads)
     if ship:
         _ship(directory, "codec")
-    console.print(f"codec checkpoint: {directory}")
+    print_message(f"codec checkpoint: {directory}")
 
 
 def train_teacher(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
@@ -90,7 +90,7 @@ def train_teacher(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
     directory = _run_stage(run, preset, out, data, threads, head_only=head_only)
     if ship:
         _ship(directory, directory.name)
-    console.print(f"teacher checkpoint: {directory}")
+    print_message(f"teacher checkpoint: {directory}")
 
 
 def train_student(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
@@ -102,7 +102,7 @@ def train_student(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
     if ship:
         _ship(out / "student_ode", "student_ode")
         _ship(directory, "student")
-    console.print(f"student checkpoint: {directory}")
+    print_message(f"student checkpoint: {directory}")
 
 
 def evaluate(checkpoints: Annotated[Path | None, typer.Option(help="directory with codec/, student/, student_ode/, "

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from genxr.cli.app import app
 from genxr.components.avatar.checkpoint import load_checkpoint
+from tests.helpers.cli import said
 
 runner = CliRunner()
 
@@ -29,8 +30,10 @@ def test_train_tiny_writes_a_loadable_checkpoint(tmp_path):
 
 def test_unknown_preset_and_corrupt_checkpoint_exit_with_a_message(tmp_path):
     done = runner.invoke(app, ["train", "avatar", "--preset", "huge"])
-    assert done.exit_code == 2 and "unknown preset" in done.output
+    assert done.exit_code == 2 and "unknown preset 'huge'; choose one of ['cpu', 'gpu', 'tiny']" in said(done.stderr)
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "model.safetensors").write_bytes(b"")
     done = runner.invoke(app, ["eval", "avatar", "--checkpoint", str(tmp_path), "--json"])
-    assert done.exit_code == 1 and "not a valid config" in done.output
+    assert done.exit_code == 1
+    assert f"avatar checkpoint {tmp_path / 'config.json'}: not a valid config" in said(done.stderr)
+    assert done.stdout == "", "no JSON result for a checkpoint that does not load"

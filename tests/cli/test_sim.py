@@ -9,6 +9,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from genxr.cli.app import app
+from genxr.components.sim.behaviours import BEHAVIOURS
+from tests.helpers.cli import said
 
 runner = CliRunner()
 
@@ -33,9 +35,9 @@ def test_render_writes_gif_and_mp4(tmp_path):
 
 def test_render_rejects_unknown_behaviour_and_suffix(tmp_path):
     result = runner.invoke(app, ["sim", "render", "--behaviour", "dance", "--out", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "known behaviours: idle, look_around" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "known behaviours: idle, look_around" in said(result.stderr)
     result = runner.invoke(app, ["sim", "render", "--frames", "2", "--resolution", "16", "--out", str(tmp_path / "x.jpg")])
-    assert result.exit_code == 2 and "use one of .png, .gif, .mp4" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "use one of .png, .gif, .mp4" in said(result.stderr)
 
 
 def test_dataset_command_writes_a_manifest_and_refuses_unwritable_output(tmp_path):
@@ -47,9 +49,10 @@ def test_dataset_command_writes_a_manifest_and_refuses_unwritable_output(tmp_pat
     assert manifest["config"]["split"] == "heldout" and manifest["episodes"][0]["seed"] % 2 == 1
     (tmp_path / "file").write_text("")
     result = runner.invoke(app, ["sim", "dataset", "--episodes", "1", "--frames", "3", "--out", str(tmp_path / "file")])
-    assert result.exit_code == 2 and "is not writable" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "is not writable" in said(result.stderr)
 
 
 def test_behaviours_lists_every_behaviour():
     result = runner.invoke(app, ["sim", "behaviours"])
-    assert result.exit_code == 0 and "grasp_carry_drop" in result.output and "tracking_loss" in result.output
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()] == list(BEHAVIOURS), "one line each, by name"

@@ -1,16 +1,17 @@
 from typer.testing import CliRunner
 
 from genxr.cli.app import app
+from tests.helpers.cli import said
 
 
 def test_unknown_preset_and_bad_checkpoint_exit_with_a_message(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["train", "worldmodel-teacher", "--preset", "huge", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "unknown preset 'huge'" in result.output
+    assert result.exit_code == 2 and "unknown preset 'huge'; choose one of tiny, cpu, gpu" in said(result.stderr)
     (tmp_path / "codec").mkdir()
     result = runner.invoke(app, ["eval", "worldmodel", "--checkpoints", str(tmp_path), "--data", str(tmp_path / "none"),
                                  "--out", str(tmp_path / "eval")])
-    assert result.exit_code == 2
+    assert result.exit_code == 2 and f"{tmp_path / 'codec'}: config.json is missing" in said(result.stderr)
 
 
 def test_commands_are_registered():

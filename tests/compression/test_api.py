@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from genxr.compression import TraceError, fold, prune
-from tests.compression.conftest import TINY, duplicate_channels
+from tests.helpers.compression import TINY, duplicate_channels
 
 
 def duplicated_mlp() -> tuple[nn.Module, torch.Tensor]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genxr.compression import fold, prune
-
-avatar = pytest.importorskip("genxr.components.avatar.transformer")
+from genxr.components.avatar import transformer as avatar
+from genxr.components.worldmodel import conditioning, dit
+from genxr.compression import CompressionError, fold, prune
 
 
 def avatar_transformer():
@@ -39,10 +39,6 @@ def test_fused_qkv_groups_are_skipped_with_a_reason():
 
 
 def test_world_model_folds_with_its_input_embedding_left_whole():
-    dit = pytest.importorskip("genxr.components.worldmodel.dit")
-    conditioning = pytest.importorskip("genxr.components.worldmodel.conditioning")
-    from genxr.compression import CompressionError
-
     torch.manual_seed(0)
     config = dit.DIT_PRESETS["tiny"]
     model = dit.VideoDiT(config).eval()

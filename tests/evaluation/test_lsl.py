@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.evaluation.lsl import TRACKING_CHANNELS, LslPublisher, follow_session
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import SessionEvent
 from genxr.platform.tracing import Tracer
 from genxr.xr_runtime.recording.writer import Recorder
+from tests.helpers.tracking import two_handed_frame
 
 pylsl = pytest.importorskip("pylsl")
 

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.platform.bus import (
     InProcessBus,
     MessageTypeError,
@@ -20,6 +19,7 @@ from genxr.platform.bus import (
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import Pose, SessionEvent, TrackingFrame, WorldFrameRequest
 from genxr.platform.tracing import Tracer
+from tests.helpers.tracking import two_handed_frame
 
 TRACKING = Topic("tracking", TrackingFrame)
 ECHO = Service("echo", TrackingFrame, TrackingFrame)

@@ -13,8 +13,8 @@ from genxr.platform.config import ConfigError, load_config
 from genxr.platform.messages import DisplayFrame
 from genxr.platform.tracing import Tracer
 from genxr.xr_runtime.metrics import LoopMetrics
-from genxr.xr_runtime.hud import Hud, HudConfig, HudStats, hud_lines
-from tests.xr_runtime.test_frame_loop import WORLD, TurningHead, answer, make_loop
+from genxr.xr_runtime.hud import Hud, HudConfig, HudStats, hud_lines, render_patch
+from tests.helpers.frame_loop import WORLD, TurningHead, answer, make_loop
 
 FRAME_NS = 11_111_111  # 90 Hz
 
@@ -41,18 +41,20 @@ def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, i
 
 @pytest.mark.parametrize("corner", ["top_left", "top_right", "bottom_left", "bottom_right"])
 def test_the_patch_is_drawn_in_the_configured_corner_and_nowhere_else(corner):
-    frame = grey_frame()
-    shown = Hud(HudConfig(corner=corner)).apply(frame, metrics_with(5.0), tracking_lost=False)
+    frame, metrics, hud = grey_frame(), metrics_with(5.0), Hud(HudConfig(corner=corner))
+    shown = hud.apply(frame, metrics, tracking_lost=False)
     top, left, bottom, right = changed_box(frame.image, shown.image)
     assert (top == 0) == corner.startswith("top") and (bottom == 256) == corner.startswith("bottom")
     assert (left == 0) == corner.endswith("left") and (right == 256) == corner.endswith("right")
-    assert bottom - top < 128 and right - left < 160, "a corner patch, not the whole frame"
+    shown_stats = hud.stats(metrics, frame.display_time_ns, frame.content_age_ns, frame.stale, tracking_lost=False)
+    patch = render_patch(hud_lines(shown_stats, hud.config.items))
+    assert (bottom - top, right - left) == patch.shape[:2], "exactly the patch of what it shows, not the whole frame"
     assert np.array_equal(frame.image, np.full((256, 256, 3), 128, np.uint8)), "the input frame is not modified"
 
 
-def hud_after_one_second(frame_time_ms: float) -> np.ndarray:
+def hud_after_one_second(frame_time_ms: float, config: HudConfig = HudConfig()) -> np.ndarray:
     """The HUD's image a second into a run whose frames took ``frame_time_ms``."""
-    hud = Hud()
+    hud = Hud(config)
     hud.apply(grey_frame(0, FRAME_NS), LoopMetrics(), tracking_lost=False)
     return hud.apply(grey_frame(90, 91 * FRAME_NS), metrics_with(frame_time_ms), tracking_lost=False).image
 
@@ -62,7 +64,11 @@ def test_numbers_rendered_change_when_the_stats_change():
     assert np.array_equal(slow, slow_again), "same numbers, same pixels"
     assert not np.array_equal(slow, fast)
     top, left, bottom, right = changed_box(slow, fast)
-    assert top < 11 and left < 60 and bottom < 30 and right < 160, "only the frame-time line's digits differ"
+    # Where the frame-time line alone is drawn: a HUD showing only that line, on the same frame.
+    line_top, line_left, line_bottom, line_right = changed_box(
+        grey_frame().image, hud_after_one_second(9.0, HudConfig(items=("frame_time",))))
+    assert line_top <= top and bottom <= line_bottom and right <= line_right, "only the frame-time line differs"
+    assert left > line_left, "its label is the same: only the numbers after it differ"
 
 
 def test_lines_say_the_numbers_and_markers():

@@ -233,9 +233,11 @@ def test_genxr_demo_preview_without_a_display_exits_2_saying_what_to_do(tmp_path
     from typer.testing import CliRunner
 
     from genxr.cli.app import app
+    from tests.helpers.cli import said
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     result = CliRunner().invoke(app, ["demo", "--preview", "--hud", "--preset", "quick", "--out", str(tmp_path / "d")])
     assert result.exit_code == 2
-    assert "--preview needs a display" in result.output and "xvfb-run" in result.output
+    message = said(result.stderr)
+    assert "--preview needs a display" in message and "xvfb-run" in message

@@ -12,7 +12,7 @@ from genxr.platform.config import load_config
 from genxr.xr_runtime.recording.reader import read_recording
 from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.session import SessionError, run_session
-from tests.xr_runtime.test_recording import frames
+from tests.helpers.tracking import paced_frames
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_a_session_on_a_read_only_disk_fails_before_it_starts(disk):
 
 def test_a_disk_turning_read_only_keeps_earlier_recordings_and_refuses_new_ones(disk):
     mount_point, remount = disk
-    recorded = frames(12)
+    recorded = paced_frames(12)
     with Recorder(mount_point / "first") as recorder:
         for frame in recorded:
             recorder.add_frame(frame)

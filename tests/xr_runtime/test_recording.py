@@ -11,34 +11,28 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from genxr.evaluation.benchmarks.bus import two_handed_frame
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import DisplayFrame, SessionEvent, TrackingFrame
 from genxr.xr_runtime.recording.format import CHUNKS_FILE, HEADER_BYTES, MANIFEST_FILE, RecordingError, scan_chunks
 from genxr.xr_runtime.recording.reader import read_recording, recover_recording, tail_recording, verify_recording
 from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.replay_source import ReplaySource
+from tests.helpers.tracking import PERIOD_NS, paced_frames
 
-PERIOD = 11_111_111
-
-
-def frames(count: int) -> list[TrackingFrame]:
-    out = []
-    for i in range(count):
-        frame = two_handed_frame(i)
-        out.append(frame.model_copy(update={"sample_time_ns": 1_000_000 + i * PERIOD,
-                                            "predicted_display_time_ns": 1_000_000 + i * PERIOD + 2 * PERIOD}))
-    return out
+PERIOD = PERIOD_NS
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository root: the recorder's child processes import the test helpers from it."""
 
 
 def record(folder, count: int = 10, clock: ManualClock | None = None) -> list[TrackingFrame]:
     """Records ``count`` frames one display period apart on ``clock`` (a chunk every 0.5 s = 45 frames)."""
     clock = clock or ManualClock(start_ns=1_000_000)
-    recorded = frames(count)
+    recorded = paced_frames(count)
     with Recorder(folder, metadata={"source": "test"}, clock=clock) as recorder:
         for frame in recorded:
             recorder.add_frame(frame)
@@ -63,7 +57,7 @@ def test_images_are_a_second_stream_of_the_same_recording(tmp_path):
     clock = ManualClock()
     with Recorder(tmp_path / "rec", clock=clock) as recorder:
         for i in range(3):
-            recorder.add_frame(frames(3)[i])
+            recorder.add_frame(paced_frames(3)[i])
             recorder.add_image(DisplayFrame(frame_id=i, display_time_ns=i, image=np.full((64, 64, 3), i, np.uint8)))
     recording = read_recording(tmp_path / "rec")
     assert [f.frame_id for f in recording.frames] == [0, 1, 2]
@@ -74,7 +68,7 @@ def test_images_are_a_second_stream_of_the_same_recording(tmp_path):
 def test_chunks_are_fsynced_at_least_every_flush_interval(tmp_path):
     clock = ManualClock()
     with Recorder(tmp_path / "rec", clock=clock, flush_interval_s=1.0) as recorder:
-        for frame in frames(200):
+        for frame in paced_frames(200):
             recorder.add_frame(frame)
             clock.advance_ns(PERIOD)
             on_disk = verify_recording(tmp_path / "rec").records
@@ -88,7 +82,7 @@ def test_a_crash_mid_session_keeps_every_whole_frame(tmp_path):
     folder = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
         with Recorder(folder) as recorder:
-            for frame in frames(5):
+            for frame in paced_frames(5):
                 recorder.add_frame(frame)
             raise KeyboardInterrupt
     recording = read_recording(folder)
@@ -164,8 +158,9 @@ def test_not_a_recording_and_unwritable_folder_fail_clearly(tmp_path):
 
 CHILD = textwrap.dedent("""
     import resource, signal, sys
-    from genxr.evaluation.benchmarks.bus import two_handed_frame
+    sys.path.insert(0, sys.argv[3])
     from genxr.platform.clock import ManualClock
+    from tests.helpers.tracking import two_handed_frame
     from genxr.xr_runtime.recording.writer import Recorder
     if sys.argv[2] == "full":  # a disk that fills up after ~40 kB
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -183,8 +178,8 @@ def test_sigkill_at_random_points_leaves_every_complete_chunk_intact(tmp_path):
     rng = random.Random(9)
     for attempt in range(20):
         folder = tmp_path / f"kill{attempt}"
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), "kill"], stdout=subprocess.PIPE,
-                                 text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), "kill", str(ROOT)],
+                                 stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         target = rng.randrange(1, 400)
         seen = -1
         for line in child.stdout:
@@ -206,8 +201,8 @@ def test_sigkill_at_random_points_leaves_every_complete_chunk_intact(tmp_path):
 
 def test_a_full_disk_fails_clearly_and_keeps_the_chunks_written(tmp_path):
     folder = tmp_path / "full"
-    child = subprocess.run([sys.executable, "-c", CHILD, str(folder), "full"], capture_output=True, text=True,
-                           timeout=60)
+    child = subprocess.run([sys.executable, "-c", CHILD, str(folder), "full", str(ROOT)], capture_output=True,
+                           text=True, timeout=60)
     assert child.returncode != 0
     assert "cannot append to the recording" in child.stderr and "chunks written before are intact" in child.stderr
     report = verify_recording(folder)
@@ -256,7 +251,7 @@ def test_tail_follows_a_recording_while_it_is_written_reading_only_new_chunks(tm
     clock = ManualClock()
     seen, offset, chunk = [], 0, 0
     with Recorder(tmp_path / "rec", clock=clock) as recorder:
-        for frame in frames(100):
+        for frame in paced_frames(100):
             recorder.add_frame(frame)
             clock.advance_ns(PERIOD)
             if frame.frame_id % 30 == 0:
@@ -277,7 +272,7 @@ def test_first_format_recordings_are_still_read(tmp_path):
 
     folder = tmp_path / "old"
     folder.mkdir()
-    recorded = frames(3)
+    recorded = paced_frames(3)
     data = b"".join(struct.pack("<I", len(encode(f))) + encode(f) for f in recorded)
     (folder / "tracking.msgpack").write_bytes(data + b"\x07\x00")  # and a half-written length prefix
     (folder / "events.jsonl").write_text(SessionEvent(session_id="s", time_ns=1, kind="started").model_dump_json() + "\n")

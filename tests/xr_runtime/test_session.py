@@ -12,7 +12,7 @@ from genxr.platform.config import load_config
 from genxr.xr_runtime.recording.reader import read_recording
 from genxr.xr_runtime.session import SessionError, run_session
 from genxr.xr_runtime.sim_source import SimulatedSource
-from tests.platform.test_tracing import validate_chrome_trace
+from tests.helpers.tracing import validate_chrome_trace
 
 SMALL = {"display": {"width": 64, "height": 64}}
 

@@ -43,7 +43,6 @@ def test_eval_and_bench_report_their_keys():
     assert len(result["eye_contact_ratio_by_scale"]) == 2
     bench = run("cpu", seconds=1.0, threads=1)
     assert bench["stream_fps"] > 0 and bench["baseline_fps"] > 0
-    assert bench["speedup"] == pytest.approx(bench["stream_fps"] / bench["baseline_fps"])
 
 
 def test_shipped_avatar_faces_held_out_users_as_the_humans_do(shipped):

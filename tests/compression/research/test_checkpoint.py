@@ -10,7 +10,7 @@ import torch
 from genxr.compression import fold, prune
 from genxr.compression.research.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from genxr.compression.heads import attention_modules
-from tests.compression.conftest import TINY
+from tests.helpers.compression import TINY
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

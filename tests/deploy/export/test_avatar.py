@@ -29,6 +29,7 @@ from genxr.deploy.engines.avatar import (
 from genxr.deploy.engines.base import EngineUnavailableError, OnnxRuntimeEngine, TorchEngine
 from genxr.deploy.export.avatar import conversation_chunks, export_avatar_step, motion_error
 from genxr.platform.messages import AudioChunk, AvatarRequest, Pose
+from tests.helpers.cli import said
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def exported(tmp_path_factory):
     path = tmp_path_factory.mktemp("export") / "avatar_step.onnx"
     result = CliRunner().invoke(app, ["export", "onnx", "--model", "avatar", "--out", str(path)])
     assert result.exit_code == 0, result.output
-    assert "ONNX Runtime vs torch max abs error" in " ".join(result.stderr.split())  # the summary, wrapped or not
+    assert "ONNX Runtime vs torch max abs error" in said(result.stderr)  # the summary, wrapped or not
     assert "[torch.onnx]" not in result.stdout  # the exporter's progress lines stay off stdout (--json callers)
     return path, json.loads(path.with_suffix(".json").read_text())
 
@@ -174,6 +175,8 @@ def test_unwritable_paths_and_short_rollouts_are_refused(tmp_path):
 
 def test_cli_names_the_exportable_models(tmp_path):
     result = CliRunner().invoke(app, ["export", "onnx", "--model", "vae", "--out", str(tmp_path / "v.onnx")])
-    assert result.exit_code == 2 and "choose one of student, decoder, avatar" in result.output
+    assert result.exit_code == 2 and "--model 'vae' is not exportable; choose one of student, decoder, avatar" in said(
+        result.stderr)
     result = CliRunner().invoke(app, ["export", "onnx", "--model", "avatar", "--fold", "0.3", "--out", str(tmp_path / "a.onnx")])
-    assert result.exit_code == 2 and "student only" in result.output and not (tmp_path / "a.onnx").exists()
+    assert result.exit_code == 2 and "--fold/--prune apply to the student only" in said(result.stderr)
+    assert not (tmp_path / "a.onnx").exists()

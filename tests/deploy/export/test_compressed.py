@@ -15,6 +15,7 @@ from genxr.cli.app import app
 from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
 from genxr.deploy.export.compressed import compress_student
 from genxr.deploy.export.student import export_student_step, steady_state
+from tests.helpers.cli import said
 
 RATIO = 0.3
 
@@ -58,7 +59,6 @@ def test_folded_export_matches_torch_and_reports_the_fold(folded):
     numbers = recorded["compression"]
     assert numbers["method"] == "fold" and numbers["ratio"] == RATIO
     assert numbers["params_after"] < numbers["params_before"] and numbers["macs_after"] < numbers["macs_before"]
-    assert numbers["param_reduction"] == pytest.approx(1 - numbers["params_after"] / numbers["params_before"])
     assert numbers["params_before"] - numbers["params_after"] == sum(
         p.numel() for p in load_model(CHECKPOINT_ROOT / "student")[0].parameters()) - sum(
         p.numel() for p in folded[0].parameters())
@@ -72,7 +72,7 @@ def test_folded_export_matches_torch_and_reports_the_fold(folded):
 def test_bad_fold_ratio_is_refused_naming_the_flag_and_value(ratio, tmp_path):
     result = CliRunner().invoke(app, ["export", "onnx", "--fold", ratio, "--out", str(tmp_path / "s.onnx")])
     assert result.exit_code == 2
-    message = " ".join(result.output.split())
+    message = said(result.stderr)
     assert f"--fold {float(ratio)}" in message
     assert not (tmp_path / "s.onnx").exists()
     if ratio == "0.9":
@@ -82,7 +82,7 @@ def test_bad_fold_ratio_is_refused_naming_the_flag_and_value(ratio, tmp_path):
 def test_prune_needs_fold_and_exports_a_pruned_step(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["export", "onnx", "--prune", "--out", str(tmp_path / "p.onnx")])
-    assert result.exit_code == 2 and "--prune needs --fold" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "--prune needs --fold" in said(result.stderr)
     result = runner.invoke(app, ["export", "onnx", "--fold", "0.5", "--prune", "--out", str(tmp_path / "p.onnx")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "p.json").read_text())

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from genxr.cli.app import app
 from genxr.deploy.engines.base import OnnxRuntimeEngine
 from genxr.deploy.export.student import INPUTS, OUTPUTS, export_student_step
+from tests.helpers.cli import said
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,9 @@ def test_the_onnx_file_has_static_shapes_and_named_state(exported):
 def test_cli_exports_and_refuses_what_it_cannot(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["export", "onnx", "--model", "teapot", "--out", str(tmp_path / "a.onnx")])
-    assert result.exit_code == 2 and "not exportable" in result.output and not (tmp_path / "a.onnx").exists()
+    assert result.exit_code == 2 and "--model 'teapot' is not exportable" in said(result.stderr)
+    assert not (tmp_path / "a.onnx").exists()
     result = runner.invoke(app, ["export", "onnx", "--out", str(tmp_path / "s.onnx")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "s.onnx").is_file() and "max abs error" in result.output
+    assert (tmp_path / "s.onnx").is_file() and "parity vs torch over 4 chunks: max abs error" in said(result.stderr)
+    assert max(json.loads((tmp_path / "s.json").read_text())["parity_max_abs_error_per_chunk"]) <= 1e-4

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import genxr.deploy.serving
 from genxr.cli.app import app
+from tests.helpers.cli import said
 
 CONFIG = Path(genxr.deploy.serving.__file__).parent / "serve_config.yaml"
 
@@ -53,14 +54,14 @@ def test_an_engine_for_a_kind_without_one_is_refused_naming_both():
 def test_genxr_serve_runs_for_the_given_time(serve_handles):
     result = CliRunner().invoke(app, ["serve", "--seconds", "0.5"])
     assert result.exit_code == 0, result.output
-    printed = " ".join(result.output.split())  # the console wraps long lines
+    printed = said(result.stderr)  # the console wraps long lines
     assert "serving app 'genxr'" in printed
     assert "avatar: avatar:stream on onnxruntime; world_model: world:student on onnxruntime" in printed
 
 
 def test_genxr_serve_refuses_an_unknown_world_or_engine_naming_it():
     result = CliRunner().invoke(app, ["serve", "--world", "teapot"])
-    printed = " ".join(result.output.split())
+    printed = said(result.stderr)
     assert result.exit_code == 2 and "--world must be one of ['echo', 'ground_truth', 'student'], got 'teapot'" in printed
     result = CliRunner().invoke(app, ["serve", "--engine", "tvm"])
-    assert result.exit_code == 2 and "got 'tvm'" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "got 'tvm'" in said(result.stderr)

@@ -14,6 +14,7 @@ from genxr.components.avatar.generator import GENERATOR_PRESETS, LatentGenerator
 from genxr.components.avatar.stream import AvatarStream, WindowBaseline
 from genxr.components.avatar.vae import VAE_PRESETS, MotionVAE
 from genxr.evaluation.benchmarks.avatar import engine_pair, engines_headed_by, run
+from tests.helpers.cli import said
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +26,14 @@ def tiny_checkpoint(tmp_path_factory):
     return save_checkpoint(tmp_path_factory.mktemp("avatar") / "tiny", models, {})
 
 
-def test_torch_engine_reports_stream_baseline_and_their_ratio(tiny_checkpoint):
+def test_torch_engine_reports_stream_and_baseline_of_the_checkpoint_it_was_given(tiny_checkpoint):
     result = run(seconds=1.0, engines=("torch",), checkpoint=tiny_checkpoint)
     measured = result["by_engine"]["torch"]
     assert result["engine"] == "torch" and set(result["by_engine"]) == {"torch"}
     assert result["stream_fps"] == measured["stream_fps"] > 0 and result["baseline_fps"] == measured["baseline_fps"] > 0
-    assert result["speedup"] == pytest.approx(measured["stream_fps"] / measured["baseline_fps"])
-    assert measured["stream_ms_per_step"] == pytest.approx(1e3 * result["frames_per_step"] / measured["stream_fps"])
+    assert result["speedup"] == measured["speedup"] > 0, "the headline figures are the first engine's"
+    assert result["checkpoint"] == str(tiny_checkpoint) and result["seconds_streamed"] == 1.0
+    assert result["frames_per_step"] == VAE_PRESETS["tiny"].stride
     assert result["window_tokens"] == GENERATOR_PRESETS["tiny"].transformer.window
 
 
@@ -48,4 +50,4 @@ def test_engine_names_are_checked():
     with pytest.raises(ValueError, match="'tvm'"):
         run(engines=("torch", "tvm"))
     result = CliRunner().invoke(app, ["bench", "avatar", "--engine", "tensorrt"])
-    assert result.exit_code == 2 and "engine 'tensorrt'" in result.output
+    assert result.exit_code == 2 and "engine 'tensorrt': choose from ['torch', 'onnxruntime']" in said(result.stderr)

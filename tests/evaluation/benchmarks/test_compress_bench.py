@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from genxr.cli.app import app
+from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
+from tests.helpers.cli import said
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,8 @@ def test_numbers_are_consistent_across_variants(tiny_run):
     assert base["ort_speedup_vs_unfolded"] == 1.0 and base["psnr_drop_db"] == 0.0
     assert folded["params"] < base["params"] and folded["macs"] < base["macs"]
     assert folded["params"] == pruned["params"], "fold and prune remove the same channels count per group"
-    assert folded["param_reduction"] == pytest.approx(1 - folded["params"] / base["params"])
-    assert folded["ort_speedup_vs_unfolded"] == pytest.approx(base["ort_ms_per_chunk_step"] / folded["ort_ms_per_chunk_step"])
-    assert folded["psnr_drop_db"] == pytest.approx(base["psnr"] - folded["psnr"])
+    assert base["params"] == sum(p.numel() for p in load_model(CHECKPOINT_ROOT / "student")[0].parameters()), \
+        "the unfolded variant is the shipped student"
     assert folded["groups"]["blocks.0.ff.net.0.proj"] == [512, 256]
     for variant in (base, folded, pruned):
         assert variant["parity_max_abs_error"] <= 1e-4
@@ -52,4 +53,5 @@ def test_bad_input_is_refused_naming_the_option(flag, value):
     args = ["bench", "compress", "--chunks", "1", "--rollout-frames", "2", "--episodes", "1", flag, value, "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
-    assert f"{flag} {float(value) if flag == '--ratio' else value}" in " ".join(result.output.split())
+    assert f"{flag} {float(value) if flag == '--ratio' else value}" in said(result.stderr)
+    assert result.stdout == "", "no JSON result for refused input"

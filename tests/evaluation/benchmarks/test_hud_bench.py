@@ -11,7 +11,6 @@ from genxr.evaluation.benchmarks.hud import run
 def test_hud_bench_reports_the_hud_against_the_compositor():
     result = run(frames=180, resolution=64)
     assert result["frames"] == 180 and result["compositor_us_p50"] > 0 and result["hud_us_p50"] > 0
-    assert result["hud_over_compositor_p50"] == pytest.approx(result["hud_us_p50"] / result["compositor_us_p50"])
     assert 8 <= result["hud_layouts"] <= 10, "two seconds of display time at 4 layouts a second"
     assert "preview_submit_us_p50" not in result, "the preview is measured only when asked for"
 

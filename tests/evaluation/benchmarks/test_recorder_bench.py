@@ -12,7 +12,7 @@ from genxr.cli.app import app
 def test_bench_recorder_prints_the_figures_of_a_verified_recording():
     result = CliRunner().invoke(app, ["bench", "recorder", "--seconds", "1", "--json"])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads(result.stdout)
     assert figures["frames"] == 90 and figures["verified_records"] == 180, "a tracking frame and an image per frame"
     assert figures["frames_per_s"] > 0 and figures["mb_per_s"] > 0 and figures["fsync_ms_per_s"] > 0
     assert figures["chunks"] == 2 and figures["bytes_per_frame"] > 64 * 64 * 3

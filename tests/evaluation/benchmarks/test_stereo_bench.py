@@ -19,11 +19,10 @@ def test_the_benchmark_eyes_sit_64_mm_apart_along_the_turned_head_and_look_outwa
     assert right.fov.angle_right == pytest.approx(math.radians(47.0))
 
 
-def test_a_tiny_run_reports_mono_and_stereo_and_their_ratio():
+def test_a_tiny_run_reports_mono_and_stereo():
     result = run(frames=3, resolution=32)
-    assert result["frames"] == 3 and result["views"] == 2
-    assert result["stereo_over_mono_p50"] == pytest.approx(
-        result["stereo_compositor_ms_p50"] / result["mono_compositor_ms_p50"])
+    assert result["frames"] == 3 and result["views"] == 2 and result["resolution"] == 32
+    assert result["stereo_compositor_ms_p50"] > 0 and result["mono_compositor_ms_p50"] > 0
     assert "upload_both_eyes_ms_p50" not in result, "GL only when asked for"
     with pytest.raises(ValueError, match="frames must be >= 2, got 1"):
         run(frames=1)

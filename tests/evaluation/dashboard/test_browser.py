@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from genxr.evaluation.dashboard.server import create_app
-from tests.evaluation.dashboard.conftest import RunningServer
+from tests.helpers.dashboard import RunningServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -4,6 +4,7 @@ server-sent events, serves live spans as a Perfetto trace, and refuses bad input
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -18,7 +19,8 @@ from genxr.platform.config import load_config
 from genxr.platform.tracing import LiveSpanWriter, Tracer
 from genxr.xr_runtime.session import run_session
 from genxr.xr_runtime.sim_source import SimulatedSource
-from tests.evaluation.dashboard.conftest import RunningServer
+from tests.helpers.cli import said
+from tests.helpers.dashboard import RunningServer
 
 
 def test_non_loopback_binding_is_refused_unless_allowed_and_says_why():
@@ -28,7 +30,8 @@ def test_non_loopback_binding_is_refused_unless_allowed_and_says_why():
         check_bind("0.0.0.0", allow_remote=False)
     check_bind("0.0.0.0", allow_remote=True)
     result = CliRunner().invoke(cli, ["dashboard", ".", "--host", "0.0.0.0"])
-    assert result.exit_code == 2 and "not a loopback address" in result.output and "--allow-remote" in result.output
+    message = said(result.stderr)
+    assert result.exit_code == 2 and "not a loopback address" in message and "--allow-remote" in message
 
 
 def test_folders_that_are_not_sessions_and_unknown_ids_are_refused(sessions, tmp_path):
@@ -142,7 +145,8 @@ def test_genxr_dashboard_command_serves_the_sessions_on_localhost(sessions):
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-c", "from genxr.cli.app import main; main()", "dashboard",
                                *map(str, sessions), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "COLUMNS": "200"})  # the URL it prints is one unbroken word
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -159,4 +163,4 @@ def test_genxr_dashboard_command_serves_the_sessions_on_localhost(sessions):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert "genxr dashboard on http://127.0.0.1:" in server.stderr.read()
+    assert f"genxr dashboard on http://127.0.0.1:{port}/" in said(server.stderr.read())
