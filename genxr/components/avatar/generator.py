@@ -19,10 +19,13 @@ share one noise level and attend to each other inside the window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import Annotated
 
 import torch
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from pydantic import ConfigDict, Field, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
 from genxr.components import flow_matching as fm
@@ -30,20 +33,20 @@ from genxr.components.avatar.features import AUDIO_DIM, USER_DIM
 from genxr.components.avatar.transformer import KVCache, Transformer, TransformerConfig, attention_bias, causal_bias
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class LatentGeneratorConfig:
     """``window`` (tokens) bounds the context; ``gaze_drop_prob`` is the CFG dropout per sequence;
     ``context_noise``: in causal training each context (clean-stream) token is noised to a level drawn
     uniformly from ``[0, context_noise]`` and told its level (noise augmentation, as GameNGen and
-    Diffusion Forcing do against exposure bias); streaming writes clean tokens at level 0."""
+    Diffusion Forcing do against exposure bias); streaming writes clean tokens at level 0. Validated."""
 
-    latent_dim: int = 16
-    stride: int = 4
+    latent_dim: PositiveInt = 16
+    stride: PositiveInt = 4
     transformer: TransformerConfig = field(default_factory=lambda: TransformerConfig(width=96, depth=4, heads=4, window=32))
     causal: bool = True
     use_user_position: bool = True
-    gaze_drop_prob: float = 0.2
-    context_noise: float = 0.0
+    gaze_drop_prob: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    context_noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
 
 GENERATOR_PRESETS: dict[str, LatentGeneratorConfig] = {

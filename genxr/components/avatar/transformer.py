@@ -15,24 +15,29 @@ attention is torch's ``scaled_dot_product_attention`` with an additive float mas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from diffusers.models.attention import FeedForward
+from pydantic import ConfigDict, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 from torch.nn import functional as F
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class TransformerConfig:
-    """``width`` channels, ``depth`` blocks, ``heads`` attention heads, ``window`` tokens seen per query."""
+    """``width`` channels, ``depth`` blocks, ``heads`` attention heads, ``window`` tokens seen per query
+    (validated: sizes positive, ``width`` a multiple of ``heads``)."""
 
-    width: int = 96
-    depth: int = 3
-    heads: int = 4
-    window: int = 64
+    width: PositiveInt = 96
+    depth: PositiveInt = 3
+    heads: PositiveInt = 4
+    window: PositiveInt = 64
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
 
 
 def alibi_slopes(heads: int) -> torch.Tensor:

@@ -15,16 +15,19 @@ statistics, kept in the model as buffers (saved with the checkpoint).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import Literal
 
 import torch
+from pydantic import ConfigDict, NonNegativeFloat, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
 from genxr.components.avatar.features import MOTION_DIM
 from genxr.components.avatar.transformer import KVCache, Transformer, TransformerConfig, causal_bias
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class MotionVAEConfig:
     """``stride`` frames per latent token; ``window`` in the transformers counts tokens (S + 1 per chunk).
 
@@ -33,19 +36,16 @@ class MotionVAEConfig:
     stance point by minus the bearing of the user's head (its +Z points at the user), so a body
     that faces the user has heading 0 whatever the user's position; streams turn the decoded
     frames back by the bearing they were given (:func:`~genxr.components.avatar.features.turn_about_stance`).
+    Validated (sizes positive, weights non-negative, ``root_heading`` one of the two).
     """
 
-    motion_dim: int = MOTION_DIM
-    latent_dim: int = 16
-    stride: int = 4
+    motion_dim: PositiveInt = MOTION_DIM
+    latent_dim: PositiveInt = 16
+    stride: PositiveInt = 4
     transformer: TransformerConfig = field(default_factory=lambda: TransformerConfig(width=96, depth=3, heads=4, window=80))
-    kl_weight: float = 1e-4
-    velocity_weight: float = 2.0
-    root_heading: str = "user"
-
-    def __post_init__(self) -> None:
-        if self.root_heading not in ("absolute", "user"):
-            raise ValueError(f"MotionVAEConfig.root_heading must be 'absolute' or 'user', got {self.root_heading!r}")
+    kl_weight: NonNegativeFloat = 1e-4
+    velocity_weight: NonNegativeFloat = 2.0
+    root_heading: Literal["absolute", "user"] = "user"
 
 
 VAE_PRESETS: dict[str, MotionVAEConfig] = {

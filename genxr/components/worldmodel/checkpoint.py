@@ -6,25 +6,29 @@ sha256 of the weights file, so a truncated or altered file is refused before tor
 it. Nothing is pickled. A training run directory also holds ``train_state.safetensors``
 (optimizer moments, EMA weights) and ``train_state.json`` (step, preset) for resuming.
 Every failure raises :class:`CheckpointError` naming the path and the reason; a config
-that differs from the one expected names the differing field.
+that differs from the one expected names the differing field. ``config.json`` is validated
+strictly by the configs' own pydantic dataclasses (:class:`FrameCodecConfig`,
+:class:`VideoDiTConfig`, :class:`ConditioningConfig`: JSON types, positive sizes, ``width`` a
+multiple of ``heads`` ...), so an edited field is refused naming the field and its value.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import nn
 
 from genxr.components.worldmodel.codec import FrameCodec, FrameCodecConfig
-from genxr.components.worldmodel.conditioning import ConditioningConfig
 from genxr.components.worldmodel.dit import VideoDiT, VideoDiTConfig
+from genxr.platform.checkpoints import InvalidConfig, sha256_hex, sha256_problem, state_problem, validate
 
 FORMAT = "genxr-worldmodel-v1"
 CHECKPOINT_ROOT = Path(__file__).parent / "checkpoints"
@@ -36,20 +40,23 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded or does not match; the message names the file and the reason."""
 
 
-def config_from_dict(cls: type, values: dict):
-    """Rebuilds a (nested) frozen config dataclass from its ``asdict`` form; unknown fields raise naming them."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise CheckpointError(f"{cls.__name__} has no field(s) {unknown}")
-    kwargs = {}
-    for name, value in values.items():
-        if name == "conditioning":
-            value = config_from_dict(ConditioningConfig, value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
+class _Header(BaseModel):
+    """The keys of ``config.json`` the loader reads besides ``format`` and ``kind`` (others pass through)."""
+
+    model_config = ConfigDict(extra="ignore")
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    config: dict[str, Any]
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+def config_from_dict(cls: type, values: dict, where: str = ""):
+    """Rebuilds a (nested) frozen config from its ``asdict`` form (parsed JSON), validated strictly by the
+    config's pydantic dataclass; raises :class:`CheckpointError` naming each bad or unknown field (under the
+    dotted path ``where``) and its value."""
+    try:
+        return validate(cls, values, where)
+    except InvalidConfig as err:
+        raise CheckpointError(f"bad {cls.__name__}: {err}") from None
 
 
 def config_differences(have, want, prefix: str = "") -> list[str]:
@@ -76,7 +83,7 @@ def save_model(directory: Path, model: nn.Module, summary: dict, dtype: torch.dt
     tensors = {key: value.detach().to(dtype).contiguous() for key, value in model.state_dict().items()}
     payload = save(tensors, metadata={"format": FORMAT})
     config = {"format": FORMAT, "kind": type(model).__name__, "config": asdict(model.config),
-              "sha256": hashlib.sha256(payload).hexdigest(), "summary": summary}
+              "sha256": sha256_hex(payload), "summary": summary}
     _atomic_write(directory / "model.safetensors", payload)
     _atomic_write(directory / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     return directory
@@ -89,14 +96,19 @@ def read_config(directory: Path) -> dict:
         raise CheckpointError(f"world-model checkpoint {directory}: config.json is missing")
     try:
         config = json.loads(path.read_text())
-        if config.get("format") != FORMAT or config.get("kind") not in KINDS:
-            raise CheckpointError(f"{path}: format {config.get('format')!r} / kind {config.get('kind')!r} is not "
-                                  f"a {FORMAT} model")
-        missing = [key for key in ("sha256", "config") if key not in config]
-        if missing:
-            raise CheckpointError(f"{path}: not a valid world-model config (missing {missing})")
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: not a valid world-model config ({type(err).__name__}: {err})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: not a valid world-model config (a JSON {type(config).__name__}, "
+                              "not an object)")
+    if config.get("format") != FORMAT or config.get("kind") not in KINDS:
+        raise CheckpointError(f"{path}: format {config.get('format')!r} / kind {config.get('kind')!r} is not "
+                              f"a {FORMAT} model")
+    try:
+        validate(_Header, config)
+    except InvalidConfig as err:
+        raise CheckpointError(f"{path}: not a valid world-model config ({err})") from None
+    config.setdefault("summary", {})
     return config
 
 
@@ -108,34 +120,32 @@ def load_model(directory: Path, expected=None) -> tuple[nn.Module, dict]:
     if not weights.is_file():
         raise CheckpointError(f"world-model checkpoint {directory}: model.safetensors is missing")
     payload = weights.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != config["sha256"]:
-        raise CheckpointError(f"{weights}: sha256 does not match config.json ({len(payload)} bytes; truncated or corrupt)")
+    problem = sha256_problem(payload, config["sha256"])
+    if problem:
+        raise CheckpointError(f"{weights}: {problem}")
     try:
         tensors = load(payload)
     except SafetensorError as err:
         raise CheckpointError(f"{weights}: unreadable safetensors ({err})") from None
     model_cls, config_cls = KINDS[config["kind"]]
     try:
-        model_config = config_from_dict(config_cls, config["config"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{directory / 'config.json'}: bad {config_cls.__name__} ({err})") from None
+        model_config = config_from_dict(config_cls, config["config"], "config")
+    except CheckpointError as err:
+        raise CheckpointError(f"{directory / 'config.json'}: {err}") from None
     if expected is not None:
         if type(expected) is not config_cls:
             raise CheckpointError(f"{directory}: holds a {config['kind']}, expected a {type(expected).__name__}")
         diff = config_differences(model_config, expected)
         if diff:
             raise CheckpointError(f"{directory}: config mismatch - " + "; ".join(diff))
-    model = model_cls(model_config)
-    state = model.state_dict()
-    for key, value in state.items():
-        if key not in tensors:
-            raise CheckpointError(f"{weights}: tensor {key!r} is missing")
-        if tensors[key].shape != value.shape:
-            raise CheckpointError(f"{weights}: tensor {key!r} has shape {tuple(tensors[key].shape)}, "
-                                  f"the config needs {tuple(value.shape)}")
-    extra = sorted(set(tensors) - set(state))
-    if extra:
-        raise CheckpointError(f"{weights}: unexpected tensors {extra[:5]}")
+    try:
+        model = model_cls(model_config)
+    except (ValueError, RuntimeError, MemoryError) as err:
+        raise CheckpointError(f"{directory / 'config.json'}: no {config['kind']} can be built from its config "
+                              f"({type(err).__name__}: {err})") from None
+    problem = state_problem(tensors, model.state_dict())
+    if problem:
+        raise CheckpointError(f"{weights}: {problem}")
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     return model.eval(), config
 

@@ -15,19 +15,26 @@ reconstruction PSNR are in docs/worldmodel.md ("Pieces", "Results").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
+from pydantic import ConfigDict, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class FrameCodecConfig:
-    """``resolution`` pixels square, ``patch`` pixels per latent cell, ``latent_channels`` per cell."""
+    """``resolution`` pixels square, ``patch`` pixels per latent cell, ``latent_channels`` per cell
+    (validated: a checkpoint's config.json is checked against this class)."""
 
-    resolution: int = 64
-    patch: int = 8
-    latent_channels: int = 16
+    resolution: PositiveInt = 64
+    patch: PositiveInt = 8
+    latent_channels: PositiveInt = 16
+
+    def __post_init__(self) -> None:
+        if self.resolution % self.patch:
+            raise ValueError(f"resolution {self.resolution} must be a multiple of patch {self.patch}")
+        if self.latent_channels > 3 * self.patch ** 2:
+            raise ValueError(f"latent_channels {self.latent_channels} must be in [1, {3 * self.patch ** 2}]")
 
     @property
     def latent_size(self) -> int:

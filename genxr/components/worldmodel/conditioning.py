@@ -29,9 +29,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
 from genxr.platform.messages import LocationFlags, TrackingFrame
@@ -44,20 +47,20 @@ BONES: tuple[tuple[int, int], ...] = ((0, 1),) + tuple(
 """(parent, child) OpenXR joint indices: palm-wrist, then wrist to each finger tip (25 bones)."""
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class ConditioningConfig:
-    """Which paths are on, their sizes, and the camera model the frames were rendered with."""
+    """Which paths are on, their sizes, and the camera model the frames were rendered with (validated)."""
 
     use_camera: bool = True
     use_skeleton: bool = True
     use_joints: bool = True
     reprojection: bool = True
-    plane_depth_m: float = 2.0
-    vertical_fov_deg: float = 80.0
-    rays_per_token: int = 4
-    skeleton_resolution: int = 32
-    skeleton_channels: int = 8
-    skeleton_samples_per_bone: int = 8
+    plane_depth_m: PositiveFloat = 2.0
+    vertical_fov_deg: Annotated[float, Field(gt=0.0, lt=180.0)] = 80.0
+    rays_per_token: PositiveInt = 4
+    skeleton_resolution: PositiveInt = 32
+    skeleton_channels: PositiveInt = 8
+    skeleton_samples_per_bone: PositiveInt = 8
 
 
 @dataclass

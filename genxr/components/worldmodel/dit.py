@@ -37,6 +37,8 @@ from diffusers.models.embeddings import (
     apply_rotary_emb,
     get_1d_rotary_pos_embed,
 )
+from pydantic import ConfigDict, NonNegativeInt, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 from torch.nn import functional as F
 
@@ -47,22 +49,33 @@ from genxr.components.worldmodel.conditioning import (
 )
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class VideoDiTConfig:
-    """Sizes, attention pattern and cache policy (frames are model frames, see :mod:`.data`)."""
+    """Sizes, attention pattern and cache policy (frames are model frames, see :mod:`.data`); validated,
+    also the sizes no weight shape shows (heads, frame counts), so a checkpoint that loads can run."""
 
-    latent_channels: int = 16
-    latent_size: int = 8
-    patch: int = 2
-    width: int = 128
-    depth: int = 4
-    heads: int = 4
+    latent_channels: PositiveInt = 16
+    latent_size: PositiveInt = 8
+    patch: PositiveInt = 2
+    width: PositiveInt = 128
+    depth: PositiveInt = 4
+    heads: PositiveInt = 4
     causal: bool = False
-    context_frames: int = 1
-    chunk_frames: int = 2
-    sink_frames: int = 1
-    window_frames: int = 6
+    context_frames: NonNegativeInt = 1
+    chunk_frames: PositiveInt = 2
+    sink_frames: NonNegativeInt = 1
+    window_frames: NonNegativeInt = 6
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
+
+    def __post_init__(self) -> None:
+        if self.latent_size % self.patch:
+            raise ValueError(f"latent_size {self.latent_size} must be a multiple of patch {self.patch}")
+        if self.width % self.heads or (self.width // self.heads) % 2:
+            raise ValueError(f"width {self.width} must be heads {self.heads} times an even head size (rotary)")
+        resolution, size = self.conditioning.skeleton_resolution, self.latent_size
+        if self.conditioning.use_skeleton and (resolution % size or (resolution // size) & (resolution // size - 1)):
+            raise ValueError(f"conditioning.skeleton_resolution {resolution} must be latent_size {size} "
+                             "times a power of two")
 
     @property
     def tokens_per_frame(self) -> int:
