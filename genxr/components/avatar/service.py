@@ -24,7 +24,7 @@ from genxr.platform.units import NS_PER_S
 
 
 class AvatarUnavailableError(RuntimeError):
-    """No avatar checkpoint to load; the message says how to make one."""
+    """No usable avatar checkpoint (missing, or refused by its loader); the message says why and what to do."""
 
 
 class AvatarService:
