@@ -12,7 +12,12 @@ Frames and units, used throughout genxr:
   (:data:`HAND_JOINT_NAMES`).
 
 Messages are frozen pydantic v2 models; numpy payloads are typed fields
-(:mod:`genxr.platform.arrays`) checked for dtype, shape, finiteness and size. Bulk data
+(:mod:`genxr.platform.arrays`) checked for dtype, shape, finiteness and size; images are at
+least :data:`MIN_IMAGE_SIDE` pixels each way. Every integer is bounded to what msgpack
+carries: ids are uint64 (:data:`Id`), times and durations non-negative int64 nanoseconds
+(:data:`TimeNs`). A message that validates therefore encodes; every bad input - to a
+constructor, ``model_validate`` or :func:`decode` - is a ``pydantic.ValidationError`` naming
+the field and the value, never another exception. Bulk data
 travels as msgpack (:func:`encode` / :func:`decode`, exact round trip); JSON
 (``model_dump_json``) serves everything else and non-Python clients, whose JSON Schemas
 ``genxr schema`` writes.
@@ -34,6 +39,9 @@ from genxr.platform.units import NS_PER_S
 
 QUATERNION_TOLERANCE = 1e-3
 """Largest accepted | |q| - 1 |; inside it a quaternion is renormalised, outside rejected."""
+UNIT_NORM_EPSILON = 1e-12
+"""| |q| - 1 | up to which a pose's quaternion is kept as given: dividing by the norm leaves a few
+ulps of error, so a renormalised quaternion must pass unchanged when it is validated again (decode)."""
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Largest encoded message :func:`decode` accepts (64 MiB)."""
@@ -55,6 +63,23 @@ AVATAR_JOINT_COUNT = 22
 """Joints of the avatar's SMPL-compatible body skeleton (HumanML3D order)."""
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+UINT64_MAX = 2**64 - 1
+INT64_MAX = 2**63 - 1
+Id = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+"""A frame or request id: an unsigned 64-bit integer, the largest msgpack carries."""
+TimeNs = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""A time or duration in integer nanoseconds on the monotonic clock: a non-negative int64."""
+
+MIN_IMAGE_SIDE = 2
+"""Least height and width of an image in pixels. H.264 video (yuv420p, :mod:`genxr.platform.video`)
+needs at least 2x2, and so does the compositor's bilinear re-projection of a world frame (an empty
+image divides by zero there)."""
+MAX_IMAGE_BYTES = 4096 * 4096 * 3
+"""Largest image payload: 4096x4096 RGB."""
+Image = Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=MAX_IMAGE_BYTES,
+                                    min_shape=(MIN_IMAGE_SIDE, MIN_IMAGE_SIDE, 3))]
+"""An (H, W, 3) uint8 RGB image, at least :data:`MIN_IMAGE_SIDE` pixels each way and at most :data:`MAX_IMAGE_BYTES`."""
 
 
 class LocationFlags(IntFlag):
@@ -92,7 +117,9 @@ class Pose(Message):
         norm = math.sqrt(sum(v * v for v in value))
         if abs(norm - 1.0) > QUATERNION_TOLERANCE:
             raise _non_unit_error("orientation", value, norm)
-        return value if norm == 1.0 else tuple(v / norm for v in value)  # type: ignore[return-value]
+        if abs(norm - 1.0) <= UNIT_NORM_EPSILON:  # unit already, as a renormalised one is: re-validation is exact
+            return value
+        return tuple(v / norm for v in value)  # type: ignore[return-value]
 
     def rotation_matrix(self) -> np.ndarray:
         """(3, 3) float64 rotation taking vectors in this pose's frame into the parent frame."""
@@ -168,7 +195,7 @@ class AudioChunk(Message):
     """Mono audio: ``samples`` (n,) float32 in [-1, 1] at ``sample_rate_hz``, first sample at ``start_time_ns``."""
 
     speaker: Literal["user", "agent"]
-    start_time_ns: int = Field(ge=0)
+    start_time_ns: TimeNs
     sample_rate_hz: int = Field(gt=0, le=192_000)
     samples: Annotated[np.ndarray, Array("float32", (None,), max_bytes=MAX_AUDIO_CHUNK_SAMPLES * 4)]
 
@@ -197,9 +224,9 @@ class TrackingFrame(Message):
     (view) pose; ``head_tracked`` False while the headset lost tracking.
     """
 
-    frame_id: int = Field(ge=0)
-    sample_time_ns: int = Field(ge=0)
-    predicted_display_time_ns: int = Field(ge=0)
+    frame_id: Id
+    sample_time_ns: TimeNs
+    predicted_display_time_ns: TimeNs
     head: Pose
     head_tracked: bool = True
     left_hand: HandJoints | None = None
@@ -221,21 +248,26 @@ class TrackingFrame(Message):
 
 
 class WorldFrameRequest(Message):
-    """Asks the world model for the next chunk of frames, conditioned on these tracking frames (oldest first)."""
+    """Asks the world model for the next chunk of frames, conditioned on these tracking frames
+    (oldest first: ``frame_id`` and ``sample_time_ns`` strictly increase, as :class:`StreamOrder` checks a stream)."""
 
     session_id: str = Field(min_length=1, max_length=128)
-    request_id: int = Field(ge=0)
+    request_id: Id
     tracking: list[TrackingFrame] = Field(min_length=1, max_length=64)
 
     @field_validator("tracking")
     @classmethod
     def _ordered(cls, frames: list[TrackingFrame]) -> list[TrackingFrame]:
-        for before, after in zip(frames, frames[1:]):
-            if after.sample_time_ns <= before.sample_time_ns:
+        for index in range(1, len(frames)):
+            before, after = frames[index - 1], frames[index]
+            field = _not_increasing(before, after)
+            if field is not None:
                 raise PydanticCustomError(
-                    "non_monotonic_time",
-                    "sample_time_ns {value} of frame {frame_id} does not increase past {previous}",
-                    {"value": after.sample_time_ns, "frame_id": after.frame_id, "previous": before.sample_time_ns},
+                    "non_monotonic",
+                    "tracking[{index}].{field} {value} does not increase past tracking[{previous_index}].{field} "
+                    "{previous}; tracking frames are oldest first",
+                    {"index": index, "field": field, "value": getattr(after, field),
+                     "previous_index": index - 1, "previous": getattr(before, field)},
                 )
         return frames
 
@@ -248,12 +280,12 @@ class WorldFrame(Message):
     """
 
     session_id: str = Field(min_length=1, max_length=128)
-    request_id: int = Field(ge=0)
-    frame_id: int = Field(ge=0, description="tracking frame this image answers")
+    request_id: Id
+    frame_id: Id = Field(description="tracking frame this image answers")
     head: Pose
-    generated_for_time_ns: int = Field(ge=0)
+    generated_for_time_ns: TimeNs
     vertical_fov_deg: float = Field(gt=0, lt=180)
-    image: Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=4096 * 4096 * 3)]
+    image: Image
     model: str = Field(default="", max_length=128)
 
 
@@ -262,8 +294,8 @@ class AvatarRequest(Message):
     tracked: the avatar holds the last position) and both speakers' audio since the last request."""
 
     session_id: str = Field(min_length=1, max_length=128)
-    request_id: int = Field(ge=0)
-    time_ns: int = Field(ge=0)
+    request_id: Id
+    time_ns: TimeNs
     user_head: Pose | None = None
     user_audio: AudioChunk | None = None
     agent_audio: AudioChunk | None = None
@@ -279,11 +311,12 @@ class AvatarMotion(Message):
     """
 
     session_id: str = Field(min_length=1, max_length=128)
-    request_id: int = Field(ge=0)
-    start_time_ns: int = Field(ge=0)
+    request_id: Id
+    start_time_ns: TimeNs
     fps: float = Field(gt=0, le=1000)
-    rotations_6d: Annotated[np.ndarray, Array("float32", (None, AVATAR_JOINT_COUNT, 6))]
-    root_translation: Annotated[np.ndarray, Array("float32", (None, 3))]
+    rotations_6d: Annotated[np.ndarray, Array("float32", (None, AVATAR_JOINT_COUNT, 6),
+                                              min_shape=(1, AVATAR_JOINT_COUNT, 6))]
+    root_translation: Annotated[np.ndarray, Array("float32", (None, 3), min_shape=(1, 3))]
 
     @model_validator(mode="after")
     def _same_length(self) -> AvatarMotion:
@@ -307,14 +340,13 @@ class DisplayFrame(Message):
     ``image`` is the first of them; None for a mono display.
     """
 
-    frame_id: int = Field(ge=0)
-    display_time_ns: int = Field(ge=0)
-    image: Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=4096 * 4096 * 3)]
-    view_images: list[Annotated[np.ndarray, Array("uint8", (None, None, 3), max_bytes=4096 * 4096 * 3)]] | None = (
-        Field(default=None, min_length=1, max_length=4))
-    world_frame_id: int | None = Field(default=None, ge=0)
+    frame_id: Id
+    display_time_ns: TimeNs
+    image: Image
+    view_images: list[Image] | None = Field(default=None, min_length=1, max_length=4)
+    world_frame_id: Id | None = None
     reprojection_deg: Finite = Field(default=0.0, ge=0.0)
-    content_age_ns: int | None = Field(default=None, ge=0)
+    content_age_ns: TimeNs | None = None
     stale: bool = False
 
 
@@ -322,7 +354,7 @@ class SessionEvent(Message):
     """Something that happened to a session, for logs, the dashboard and study records."""
 
     session_id: str = Field(min_length=1, max_length=128)
-    time_ns: int = Field(ge=0)
+    time_ns: TimeNs
     kind: Literal[
         "started", "stopped", "tracking_lost", "tracking_regained",
         "model_ready", "model_failed", "deadline_missed", "error",
@@ -337,33 +369,52 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 
-class StreamOrder:
-    """Rejects a stream's frame whose ``frame_id`` or ``sample_time_ns`` does not increase.
+_ORDERED_FIELDS = ("frame_id", "sample_time_ns")
 
-    One instance per stream (a tracking source's output, a recording being replayed).
+
+def _not_increasing(before: TrackingFrame, after: TrackingFrame) -> str | None:
+    """The first of ``frame_id``, ``sample_time_ns`` that does not increase from ``before`` to ``after``."""
+    for field in _ORDERED_FIELDS:
+        if getattr(after, field) <= getattr(before, field):
+            return field
+    return None
+
+
+class StreamOrder:
+    """Rejects a stream's frame whose ``frame_id`` or ``sample_time_ns`` does not strictly
+    increase past the previous accepted frame's: a ``ValidationError`` located at that field,
+    naming both values. A rejected frame is not remembered, so the stream may go on.
+
+    One instance per stream (a tracking source's output as the frame loop reads it, a
+    recording being replayed); :class:`WorldFrameRequest` applies the same rule to its frames.
     """
 
     def __init__(self, stream: str = "tracking") -> None:
         self.stream = stream
         self._last: TrackingFrame | None = None
 
+    @property
+    def last(self) -> TrackingFrame | None:
+        """The last frame accepted, None before the first."""
+        return self._last
+
     def check(self, frame: TrackingFrame) -> TrackingFrame:
         last = self._last
         if last is not None:
-            for field in ("frame_id", "sample_time_ns"):
-                if getattr(frame, field) <= getattr(last, field):
-                    raise ValidationError.from_exception_data(
-                        f"{self.stream} stream",
-                        [InitErrorDetails(
-                            type=PydanticCustomError(
-                                "non_monotonic",
-                                "{field} {value} does not increase past the previous frame's {previous}",
-                                {"field": field, "value": getattr(frame, field), "previous": getattr(last, field)},
-                            ),
-                            loc=(field,),
-                            input=getattr(frame, field),
-                        )],
-                    )
+            field = _not_increasing(last, frame)
+            if field is not None:
+                raise ValidationError.from_exception_data(
+                    f"{self.stream} stream",
+                    [InitErrorDetails(
+                        type=PydanticCustomError(
+                            "non_monotonic",
+                            "{field} {value} does not increase past the previous frame's {previous}",
+                            {"field": field, "value": getattr(frame, field), "previous": getattr(last, field)},
+                        ),
+                        loc=(field,),
+                        input=getattr(frame, field),
+                    )],
+                )
         self._last = frame
         return frame
 
@@ -382,20 +433,41 @@ def encode(message: Message) -> bytes:
     )
 
 
+def _not_a_message(loc: str, kind: str, message: str, value: Any) -> ValidationError:
+    return ValidationError.from_exception_data("genxr message", [InitErrorDetails(
+        type=PydanticCustomError(kind, "{reason}", {"reason": message}), loc=(loc,), input=value)])
+
+
 def decode(payload: bytes, expected: type[Message] | None = None) -> Message:
-    """The message encoded in ``payload``; raises ``ValueError`` for unknown, oversized or
-    mismatched payloads and ``ValidationError`` (field named) for invalid content."""
+    """The message encoded in ``payload``.
+
+    Anything malformed raises ``pydantic.ValidationError`` (a ``ValueError``) and nothing
+    else: located at ``payload`` for bytes that are not a genxr message envelope (not
+    bytes, over :data:`MAX_MESSAGE_BYTES`, not msgpack, not ``{"type", "data"}``), at
+    ``type`` for an unknown type or one other than ``expected``, and at the offending
+    field, with its value, for invalid content.
+    """
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise _not_a_message("payload", "message_payload", f"payload must be bytes, got {type(payload).__name__}",
+                             type(payload).__name__)
     if len(payload) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"message of {len(payload)} bytes exceeds MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES}")
+        raise _not_a_message("payload", "message_too_large",
+                             f"message of {len(payload)} bytes exceeds MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES}",
+                             len(payload))
     try:
         envelope = msgpack.unpackb(payload, raw=False, strict_map_key=True)
-    except (msgpack.UnpackException, ValueError) as err:
-        raise ValueError(f"payload is not a genxr message (msgpack: {err})") from err
+    except Exception as err:  # msgpack's UnpackException/ValueError family, whatever the bytes provoke
+        raise _not_a_message("payload", "message_payload", f"payload is not a genxr message (msgpack: {err})",
+                             bytes(payload[:32])) from err
     if not isinstance(envelope, dict) or set(envelope) != {"type", "data"}:
-        raise ValueError("payload is not a genxr message envelope {'type', 'data'}")
-    cls = MESSAGE_TYPES.get(envelope["type"])
+        raise _not_a_message("payload", "message_envelope",
+                             "payload is not a genxr message envelope {'type', 'data'}", repr(envelope)[:100])
+    name = envelope["type"]
+    cls = MESSAGE_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown message type {envelope['type']!r}; known: {sorted(MESSAGE_TYPES)}")
+        raise _not_a_message("type", "unknown_message_type",
+                             f"unknown message type {repr(name)[:100]}; known: {sorted(MESSAGE_TYPES)}", name)
     if expected is not None and cls is not expected:
-        raise ValueError(f"expected a {expected.__name__}, got a {cls.__name__}")
+        raise _not_a_message("type", "unexpected_message_type",
+                             f"expected a {expected.__name__}, got a {cls.__name__}", name)
     return cls.model_validate(envelope["data"])

@@ -5,8 +5,11 @@ Each frame:
 1. **wait** - the source's ``wait_frame`` (OpenXR's xrWaitFrame) or the loop's
    :class:`DisplayClock` releases the loop and predicts the display time;
 2. **read** - the tracking source samples head and hands for that display time; a source
-   that fails validation (a NaN pose) or has lost tracking leaves the last good head pose
-   in place and is logged as ``tracking_lost``;
+   that fails validation (a NaN pose), gives a frame whose id or sample time does not
+   increase (:class:`~genxr.platform.messages.StreamOrder`, the sources' contract) or has
+   lost tracking leaves the last good head pose in place and is logged as
+   ``tracking_lost``. Only frames that keep the stream in order are passed on (to the
+   requests, ``on_frame`` and so the recording); a held frame that cannot is only displayed;
 3. **request** - the newest tracking is sent to the world-model and avatar services with
    ``request_async``. Latest-value semantics: at most one request per service is in
    flight; while it is, newer tracking only replaces what the next request will carry, so
@@ -38,6 +41,7 @@ from genxr.platform.messages import (
     DisplayFrame,
     Pose,
     SessionEvent,
+    StreamOrder,
     TrackingFrame,
     WorldFrame,
     WorldFrameRequest,
@@ -109,6 +113,10 @@ class FrameLoop:
         self.events: list[SessionEvent] = []
         self._recent: deque[TrackingFrame] = deque(maxlen=chunk_frames)
         self._last_good: TrackingFrame | None = None
+        self._order = StreamOrder("tracking source")
+        """Every frame passed on; the source's frames are checked against it as they are read."""
+        self._display_only = False
+        """The frame just read is a held one that does not advance the stream: shown, not passed on."""
         self._tracking_lost = False
         self._last_shown_world_id: int | None = None
         self._sample_time_of: dict[int, int] = {}
@@ -142,9 +150,12 @@ class FrameLoop:
         return timing
 
     def _read(self, timing: FrameTiming) -> TrackingFrame | None:
+        self._display_only = False
         with self.tracer.span("read_tracking", track="tracking", frame_id=timing.frame_id):
             try:
                 frame = self.source.read(timing)
+                if frame is not None:
+                    self._order.check(frame)
             except ValidationError as err:
                 first = err.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
@@ -170,10 +181,15 @@ class FrameLoop:
             self._tracking_lost = True
         now = self.clock.now_ns()
         previous = self._last_good
-        return TrackingFrame(frame_id=timing.frame_id, sample_time_ns=now,
+        held = TrackingFrame(frame_id=timing.frame_id, sample_time_ns=now,
                              predicted_display_time_ns=max(now, timing.predicted_display_time_ns),
                              head=previous.head if previous else Pose(),
                              head_tracked=False)
+        try:
+            self._order.check(held)
+        except ValidationError:  # e.g. the source repeated a frame id: show it, keep it out of the stream
+            self._display_only = True
+        return held
 
     def _collect(self, slot: _ServiceSlot | None, frame_id: int) -> bool:
         """Takes a finished response into ``slot.latest``; True if a new one arrived."""
@@ -232,10 +248,11 @@ class FrameLoop:
         frame = self._read(timing)
         if frame is None:
             return False
-        if self.on_frame is not None:
-            self.on_frame(frame)
-        self._recent.append(frame)
-        self._sample_time_of[frame.frame_id] = frame.sample_time_ns
+        if not self._display_only:
+            if self.on_frame is not None:
+                self.on_frame(frame)
+            self._recent.append(frame)
+            self._sample_time_of[frame.frame_id] = frame.sample_time_ns
         frame_id = frame.frame_id
         if self._collect(self.world, frame_id):
             self.metrics.world_updates += 1

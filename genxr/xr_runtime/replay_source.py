@@ -1,4 +1,9 @@
 """A recorded session's tracking replayed as a tracking source, at its original timing or as fast as read.
+
+A replay is a tracking stream like any other: frame ids and sample times strictly increase
+(:class:`~genxr.platform.messages.StreamOrder`). A recording whose frames go backwards or
+repeat (edited, concatenated, or written by something other than a session) is refused on
+entering, with a :class:`RecordingError` naming the first such frame, before anything plays.
 """
 
 from __future__ import annotations
@@ -8,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from genxr.platform.clock import MONOTONIC, Clock
+from pydantic import ValidationError
+
 from genxr.platform.messages import (
+    StreamOrder,
     TrackingFrame,
 )
 from genxr.xr_runtime.timing import FrameTiming
@@ -45,6 +53,7 @@ class ReplaySource:
         self.recording = read_recording(self.folder)
         if not self.recording.frames:
             raise RecordingError(f"{self.folder} holds no tracking frames to replay")
+        _check_order(self.folder, self.recording.frames)
         first = self.recording.frames[0]
         self._offset_ns = self.clock.now_ns() - first.sample_time_ns
         return self
@@ -79,3 +88,19 @@ class ReplaySource:
         frame = self.recording.frames[self._index]
         self._index += 1
         return self._shifted(frame)
+
+
+def _check_order(folder: Path, frames: list[TrackingFrame]) -> None:
+    """Raises :class:`RecordingError` at the first frame whose id or sample time does not increase."""
+    order = StreamOrder(f"recording {folder}")
+    for index, frame in enumerate(frames):
+        try:
+            order.check(frame)
+        except ValidationError as err:
+            field = err.errors()[0]["loc"][0]
+            previous = order.last
+            raise RecordingError(
+                f"{folder}: tracking frame {index} (frame_id {frame.frame_id}, sample_time_ns "
+                f"{frame.sample_time_ns}) cannot be replayed: its {field} {getattr(frame, field)} does not increase "
+                f"past {getattr(previous, field)} of frame {index - 1} (frame_id {previous.frame_id}); "
+                "a replay needs strictly increasing frame ids and sample times") from err
