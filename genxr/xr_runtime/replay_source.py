@@ -19,6 +19,7 @@ from genxr.platform.messages import (
     StreamOrder,
     TrackingFrame,
 )
+from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.timing import FrameTiming
 from genxr.xr_runtime.recording.format import (
     RecordingError,
@@ -26,13 +27,19 @@ from genxr.xr_runtime.recording.format import (
 from genxr.xr_runtime.recording.reader import Recording, read_recording
 
 
+FIRST_FRAME_PERIOD_NS = NS_PER_S // 90
+"""The display period reported for a recording's first frame (nothing before it to measure from): 90 Hz."""
+
+
 class ReplaySource:
     """Plays a recording back as a tracking source.
 
-    ``timing="original"`` paces frames by their recorded predicted display times (shifted
-    to now on ``clock``); ``timing="fast"`` returns them as fast as the loop asks. Times in
-    the replayed frames are shifted by the same offset, so latencies measured downstream
-    stay meaningful; frame ids are kept.
+    ``timing="original"`` paces the display itself: frames come at their recorded times,
+    shifted to now on ``clock``, with their recorded ids and the same offset applied to every
+    time in them, so latencies measured downstream stay meaningful. ``timing="fast"`` does not
+    pace: the loop's display clock does, and each recorded frame is handed to the next display
+    frame asked for, re-stamped onto the loop's clock and timing (sampled when read, shown at
+    the timing's predicted display time, the timing's frame id) - never stamped in the future.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, timing: str = "original", clock: Clock = MONOTONIC) -> None:
@@ -44,10 +51,11 @@ class ReplaySource:
         self.recording: Recording | None = None
         self._index = 0
         self._offset_ns = 0
+        self._last_sample_ns = -1
 
     @property
     def paces_display(self) -> bool:
-        return True
+        return self.timing == "original"
 
     def __enter__(self) -> ReplaySource:
         self.recording = read_recording(self.folder)
@@ -69,15 +77,13 @@ class ReplaySource:
         return frame.model_copy(update=update)
 
     def wait_frame(self) -> FrameTiming:
+        """The next recorded frame's timing, once its time has come (original timing only)."""
         frames = self.recording.frames
         index = min(self._index, len(frames) - 1)
         frame = frames[index]
         period = (frames[index].predicted_display_time_ns - frames[index - 1].predicted_display_time_ns
-                  if index > 0 else 11_111_111)
-        if self.timing == "original":
-            self.clock.sleep_until_ns(frame.sample_time_ns + self._offset_ns)
-        else:  # re-stamp onto the loop's clock so downstream latencies are measured, not inherited
-            self._offset_ns = max(self._offset_ns, self.clock.now_ns() - frame.sample_time_ns)
+                  if index > 0 else FIRST_FRAME_PERIOD_NS)
+        self.clock.sleep_until_ns(frame.sample_time_ns + self._offset_ns)
         return FrameTiming(frame_id=frame.frame_id, wake_time_ns=self.clock.now_ns(),
                            predicted_display_time_ns=frame.predicted_display_time_ns + self._offset_ns,
                            display_period_ns=max(1, period))
@@ -87,7 +93,17 @@ class ReplaySource:
             return None
         frame = self.recording.frames[self._index]
         self._index += 1
+        if self.timing == "fast":  # onto the loop's clock: latencies are measured, not inherited
+            return self._restamped(frame, timing)
         return self._shifted(frame)
+
+    def _restamped(self, frame: TrackingFrame, timing: FrameTiming) -> TrackingFrame:
+        sampled = max(self.clock.now_ns(), self._last_sample_ns + 1)
+        self._last_sample_ns = sampled
+        self._offset_ns = sampled - frame.sample_time_ns
+        shifted = self._shifted(frame)
+        return shifted.model_copy(update={"frame_id": timing.frame_id,
+                                          "predicted_display_time_ns": max(timing.predicted_display_time_ns, sampled)})
 
 
 def _check_order(folder: Path, frames: list[TrackingFrame]) -> None:

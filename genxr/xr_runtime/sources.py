@@ -3,14 +3,17 @@
 A source is a context manager. Inside it the frame loop asks, once per display frame,
 
 * ``wait_frame()`` for the frame's timing - only sources with ``paces_display = True``
-  (OpenXR, whose ``xrWaitFrame`` throttles to the headset; replay at original timing);
-  otherwise the loop's :class:`~genxr.xr_runtime.timing.DisplayClock` paces it;
+  (OpenXR, whose ``xrWaitFrame`` throttles to the headset; the simulated user; replay at
+  original timing); otherwise the loop's :class:`~genxr.xr_runtime.timing.DisplayClock` paces it;
 * ``read(timing)`` for the :class:`~genxr.platform.messages.TrackingFrame` sampled for that
   frame: head and hands predicted for ``timing.predicted_display_time_ns``.
 
 ``read`` returns None when the source has ended (a replay ran out, the OpenXR session is
 exiting). A source never returns an invalid frame: NaN poses from a runtime are reported
-as lost tracking (flags cleared, ``head_tracked`` False), not passed on.
+as lost tracking (flags cleared, ``head_tracked`` False), not passed on. Frames move forward:
+frame ids and sample times strictly increase, a frame is never sampled in the future of the
+source's clock, and it is predicted for its timing's display time
+(``tests/contracts/test_tracking_sources.py`` holds every source to this).
 """
 
 from __future__ import annotations

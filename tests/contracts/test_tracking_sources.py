@@ -293,15 +293,6 @@ FACTORIES: dict[str, Callable[..., Case]] = {
     "openxr": openxr,
 }
 
-FAST_REPLAY_DOES_NOT_PACE = (
-    "ReplaySource(timing='fast') has paces_display=True but its wait_frame never blocks to the display period "
-    "(sources.py lists only replay at original timing among the pacing sources)")
-FAST_REPLAY_STAMPS_AHEAD = (
-    "ReplaySource(timing='fast') keeps the recording's schedule whenever the loop runs faster than the "
-    "recording, so its frames' sample_time_ns lie in the future of the clock (it only re-stamps onto the "
-    "loop's clock when the loop is slower)")
-
-
 def each_source(*, only: tuple[str, ...] | None = None, xfail: dict[str, str] | None = None):
     """Parametrises a test over the sources (``case`` fixture); ``xfail``: name -> the defect (strict)."""
     xfail = xfail or {}
@@ -359,7 +350,7 @@ def test_wait_frame_ids_and_display_times_increase_on_the_sources_clock(case):
     assert all(b > a for a, b in zip(displays, displays[1:])), displays
 
 
-@each_source(xfail={"replay-fast": FAST_REPLAY_DOES_NOT_PACE})
+@each_source()
 def test_a_pacing_source_blocks_to_its_display_period(case):
     if not case.source.paces_display:
         pytest.skip("the frame loop's DisplayClock paces this source")
@@ -373,7 +364,7 @@ def test_a_pacing_source_blocks_to_its_display_period(case):
             "an unhurried loop is shown at every refresh"
 
 
-@each_source(xfail={"replay-fast": FAST_REPLAY_STAMPS_AHEAD})
+@each_source()
 def test_read_gives_the_frame_for_the_timing_sampled_during_that_frame(case):
     with case.source:
         for timing, frame in frames(case, 12):
