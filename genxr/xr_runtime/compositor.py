@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genxr.platform.messages import AvatarMotion, DisplayFrame, Pose, WorldFrame
+from genxr.platform.messages import MIN_IMAGE_SIDE, AvatarMotion, DisplayFrame, Pose, WorldFrame
 from genxr.platform.units import NS_PER_MS
 from genxr.xr_runtime.avatar_overlay import draw_avatar
 from genxr.xr_runtime.views import DisplayView, ViewFov
@@ -65,8 +65,9 @@ class CompositorConfig:
     """A world frame older than this (display time minus generation time) is marked stale."""
 
     def __post_init__(self) -> None:
-        if self.width < 1 or self.height < 1:
-            raise ValueError(f"display size must be positive, got {self.width}x{self.height}")
+        if self.width < MIN_IMAGE_SIDE or self.height < MIN_IMAGE_SIDE:
+            raise ValueError(f"display size must be at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels "
+                             f"(the smallest DisplayFrame), got {self.width}x{self.height}")
         if not 0 < self.vertical_fov_deg < 180:
             raise ValueError(f"vertical_fov_deg must be in (0, 180), got {self.vertical_fov_deg}")
 

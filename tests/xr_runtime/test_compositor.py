@@ -127,3 +127,9 @@ def test_a_view_turned_behind_the_generation_camera_shows_the_border_not_a_mirro
     assert compositor._homography(x, y, 64, 64, 1.0, 1.0, half_turn) is None, "no homography behind the camera"
     warped = compositor.warp(image, 90.0, half_turn)
     assert set(np.unique(warped[..., 0])) <= {0, 252}, "only the clamped left or right border shows"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 64), (64, 1), (0, 0)])
+def test_a_display_smaller_than_the_smallest_display_frame_is_refused(width, height):
+    with pytest.raises(ValueError, match=rf"at least 2x2 pixels .*got {width}x{height}"):
+        CompositorConfig(width=width, height=height)

@@ -41,7 +41,10 @@ def run(seconds: float = 10.0, rate_hz: float = 90.0, resolution: int = 64, flus
         start = time.perf_counter()
         with Recorder(target, clock=clock, flush_interval_s=flush_interval_s) as recorder:
             for i in range(count):
-                frame = tracking[i % len(tracking)].model_copy(update={"frame_id": i})
+                frame = tracking[i % len(tracking)]
+                shift = clock.now_ns() - frame.sample_time_ns  # a replayable stream: ids and times move forward
+                frame = frame.model_copy(update={"frame_id": i, "sample_time_ns": frame.sample_time_ns + shift,
+                                                 "predicted_display_time_ns": frame.predicted_display_time_ns + shift})
                 recorder.add_frame(frame)
                 recorder.add_image(DisplayFrame(frame_id=i, display_time_ns=clock.now_ns(),
                                                 image=images[i % len(images)]))
