@@ -86,7 +86,7 @@ def test_old_content_is_marked_stale_and_no_content_is_blank_and_stale():
 def test_bad_display_config_is_refused():
     with pytest.raises(ValueError, match="vertical_fov_deg must be in"):
         CompositorConfig(vertical_fov_deg=180)
-    with pytest.raises(ValueError, match="display size must be positive"):
+    with pytest.raises(ValueError, match="display size must be at least"):
         CompositorConfig(width=0)
 
 
