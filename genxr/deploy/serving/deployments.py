@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -128,6 +129,7 @@ class ModelDeployment:
                 raise ValueError(f"model kind {kind!r} has no engine option (engine={engine!r}); "
                                  f"kinds with one: {sorted(ENGINE_KINDS)}")
             check_engine_name(engine)
+        _bind_replica_grpc_to_loopback()
         os.nice(nice)  # a replica on the headset's PC must not take the CPU from the frame loop
         if torch_threads is not None:
             import torch
@@ -238,13 +240,72 @@ def describe_deployments(handles: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
+"""Node IPs on which a Ray node's servers listen on loopback only (and genxr's replicas too)."""
+
+
+def start_local_ray(**init_options: Any) -> None:
+    """``ray.init`` of a new single-node instance whose every process listens on 127.0.0.1 only.
+
+    Ray's servers (GCS, raylet, core workers, the dashboard and runtime-env agents) bind to
+    127.0.0.1 only when the node's IP *is* 127.0.0.1, but Ray 2.60 on Linux rewrites
+    ``_node_ip_address="127.0.0.1"`` to the machine's LAN address
+    (``services.resolve_ip_for_localhost``) unless ``ray_constants.ENABLE_RAY_CLUSTER`` is off -
+    the single-machine mode Ray itself runs on macOS and Windows. It is turned off for this
+    ``ray.init`` only (it is read nowhere else in the driver once the node is up); each Ray
+    process is then started with ``--node-ip-address=127.0.0.1``. Serve replicas' own gRPC
+    server is bound in :func:`_bind_replica_grpc_to_loopback`. ``init_options`` go to
+    ``ray.init`` (tests and ``connect`` add nothing)."""
+    import ray
+    from ray._private import ray_constants
+
+    options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False, **init_options}
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", _node_ip_address="127.0.0.1", **options)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
+
+
+def _bind_replica_grpc_to_loopback() -> None:
+    """In a Serve replica on a loopback node, binds the replica's inter-deployment gRPC server to
+    127.0.0.1: Ray Serve 2.60 hard-codes ``[::]:0`` for it (``ray/serve/_private/replica.py``,
+    ``_on_initialized``, which runs after the user's constructor) with no option to change it.
+    Anywhere else (a process that is not a replica, a node on a LAN address, a Serve without
+    that function) it leaves everything as it is. ``tests/deploy/serving/test_loopback.py``
+    notices if a Ray upgrade opens a port on another address."""
+    context = sys.modules.get("ray.serve.context")
+    if context is None or context._get_internal_replica_context() is None:  # not in a replica
+        return
+    replica = sys.modules.get("ray.serve._private.replica")
+    original = getattr(replica, "add_port_to_grpc_server", None)
+    if original is None or getattr(original, "genxr_loopback", False):
+        return
+    import ray
+
+    if not ray.is_initialized() or ray.util.get_node_ip_address() not in LOOPBACK_ADDRESSES:
+        return
+
+    def add_port_to_grpc_server(server: Any, address: str) -> int:
+        if address.startswith("[::]:"):
+            address = "127.0.0.1:" + address.removeprefix("[::]:")
+        return original(server, address)
+
+    add_port_to_grpc_server.genxr_loopback = True  # type: ignore[attr-defined]
+    replica.add_port_to_grpc_server = add_port_to_grpc_server
+
+
 def connect(address: str | None = None, world_kind: str = "world:ground_truth",
             world_engine: str | None = None, avatar_engine: str | None = None) -> dict[str, Any]:
     """Starts (or joins) Ray and Serve, runs both applications, returns
     ``{"world_model": DeploymentHandle, "avatar": DeploymentHandle}``.
 
-    A local instance binds to 127.0.0.1 with Serve's HTTP proxy disabled (handles only);
-    ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC).
+    A local instance (:func:`start_local_ray`) listens on 127.0.0.1 only and runs Serve with its
+    HTTP proxy disabled (handles only); without ``address`` it is always a new instance of this
+    process (``RAY_ADDRESS`` and clusters started with ``ray start`` are not joined).
+    ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC; ``"auto"``
+    finds the newest one or reads ``RAY_ADDRESS``).
     An application already running the asked-for model kind (on the asked-for engine, where one
     is given) is kept as it is - its replicas and their sessions live on; otherwise it is
     (re)deployed. Engines left unset accept whatever runs, and default to ONNX Runtime where it
@@ -255,8 +316,7 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
 
     if not ray.is_initialized():
         if address is None:
-            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            start_local_ray()
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     serve.start(proxy_location="Disabled")
