@@ -163,3 +163,25 @@ def bench_recorder(
     from genxr.evaluation.benchmarks.recorder import run
 
     print_json(run(seconds=seconds, resolution=resolution), as_json)
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float, typer.Option(min=0.01, help="length of the one session, minutes")] = 10.0,
+    out: Annotated[str | None, typer.Option(help="session folder to keep (default: a temporary one, removed)")] = None,
+    rate_hz: Annotated[float, typer.Option(min=1, max=240, help="display rate")] = 90.0,
+    resolution: Annotated[int, typer.Option(min=16, max=2048, help="display width = height, pixels")] = 256,
+    as_json: JsonFlag = False,
+) -> None:
+    """One long end-to-end session: RSS and its slope, deadline misses, world/avatar rates and failures per minute."""
+    from pathlib import Path
+
+    from genxr.evaluation.benchmarks.soak import run
+    from genxr.xr_runtime.session import SessionError
+
+    try:
+        result = run(minutes, Path(out) if out is not None else None, rate_hz, resolution,
+                     progress=lambda line: console.print(line, markup=False, highlight=False))
+    except (SessionError, ValueError) as err:
+        fail(f"{err}")
+    print_json(result, as_json)

@@ -26,12 +26,24 @@ Validated with pydantic; every error names the file, the line and the offending 
 :meth:`Protocol.config_for` puts it into the session's configuration. :func:`missing_parts`
 says which conditions need parts of genxr that do not exist (or a checkpoint that is not
 there) - they are refused when a study is created, never run with a stand-in.
+
+A protocol file may come from anyone, so loading it is bounded and strict
+(:func:`parse_protocol`): at most :data:`MAX_PROTOCOL_CHARS` characters, values nested at most
+:data:`MAX_DEPTH` deep and at most :data:`MAX_NODES` values with every YAML alias expanded
+(an alias "bomb" or a recursive alias is refused while it is parsed, before anything is
+expanded), no repeated key in a mapping (YAML would silently keep the last), every section
+its type (``config: {session: fast}`` is refused, not crashed on), numbers and booleans
+strict (``seconds: true`` is not 1 second), and a ``participant_id_pattern`` that cannot
+backtrack (:func:`pattern_problem`). Each refusal is a :class:`ProtocolError` naming the
+file, line, field and value.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from re import _constants as sre
+from re import _parser as sre_parse
 from typing import Any, Literal
 
 import yaml
@@ -41,6 +53,22 @@ from genxr.platform.config import ConfigError, GenXRConfig, load_config
 
 SESSION_WORLDS = ("student", "ground_truth")
 """The world services a session runs (``session.world`` without ``auto``: a condition names its world)."""
+
+MAX_PROTOCOL_CHARS = 1_000_000
+"""A protocol file is a few kilobytes; anything near this is not one."""
+
+MAX_DEPTH = 20
+"""Deepest nesting of YAML values; a protocol needs 6 (file, conditions, condition, config, section, value)."""
+
+MAX_NODES = 10_000
+"""Most YAML values (keys included) in a protocol with every alias expanded; the shipped ones have a few hundred."""
+
+MAX_PATTERN_CHARS = 100
+"""Longest ``participant_id_pattern``."""
+
+ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+"""The only characters of a participant id (:mod:`genxr.evaluation.study.participants` refuses any other
+before the pattern is tried), so the only ones :func:`pattern_problem` needs to reason about."""
 
 TASK_BEHAVIOURS = {"press_button": "press_button", "grasp_and_move": "grasp_carry_drop",
                    "talk_to_avatar": "look_around"}
@@ -66,24 +94,24 @@ class ConditionSettings(_Strict):
     """
 
     world: Literal["student", "ground_truth", "student_head_only"] = "student"
-    folded: bool = False
-    avatar_eye_contact: float | None = Field(None, ge=0.0, le=4.0)
+    folded: bool = Field(False, strict=True)
+    avatar_eye_contact: float | None = Field(None, ge=0.0, le=4.0, strict=True)
 
 
 class Condition(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
-    config: dict[str, Any] = Field(default_factory=dict, description="GenXRConfig section overrides")
+    config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="GenXRConfig section overrides")
     settings: ConditionSettings = ConditionSettings()
 
     @field_validator("config")
     @classmethod
-    def _known_sections(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _known_sections(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         known = set(GenXRConfig.model_fields)
         for key in value:
             if key not in known:
                 raise ValueError(f"unknown config section {key!r}; known: {', '.join(sorted(known))}")
-        if "world" in (value.get("session") or {}):
+        if "world" in value.get("session", {}):
             raise ValueError("config.session.world is chosen by settings.world (student or ground_truth), "
                              "not by the condition's config")
         return value
@@ -92,7 +120,7 @@ class Condition(_Strict):
 class Task(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
     kind: Literal["press_button", "grasp_and_move", "talk_to_avatar"]
-    seconds: float = Field(gt=0, le=3600, description="trial length, seconds")
+    seconds: float = Field(gt=0, le=3600, strict=True, description="trial length, seconds")
     success: Literal["simulator", "experimenter"] = Field(
         "simulator", description="simulator: judged from the simulator's state (sim source); "
                                  "experimenter: a key press after the trial")
@@ -109,8 +137,8 @@ class Item(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
     text: str = Field(min_length=1)
     kind: Literal["likert", "text"] = "likert"
-    scale: int = Field(7, ge=2, le=11, description="points of a likert item, answered 1..scale")
-    reverse: bool = Field(False, description="scored as scale + 1 - answer")
+    scale: int = Field(7, ge=2, le=11, strict=True, description="points of a likert item, answered 1..scale")
+    reverse: bool = Field(False, strict=True, description="scored as scale + 1 - answer")
     anchors: tuple[str, str] = ("strongly disagree", "strongly agree")
 
 
@@ -130,8 +158,8 @@ class Questionnaire(_Strict):
 class Protocol(_Strict):
     name: str = Field(min_length=1)
     base_preset: str = "quick"
-    participant_id_pattern: str = r"P\d{1,4}"
-    trials_per_condition: int = Field(1, ge=1, le=100)
+    participant_id_pattern: str = Field(r"P\d{1,4}", min_length=1, max_length=MAX_PATTERN_CHARS)
+    trials_per_condition: int = Field(1, ge=1, le=100, strict=True)
     conditions: list[Condition] = Field(min_length=2)
     tasks: list[Task] = Field(min_length=1)
     questionnaires: list[Questionnaire] = Field(default_factory=list)
@@ -143,6 +171,9 @@ class Protocol(_Strict):
             re.compile(value)
         except re.error as err:
             raise ValueError(f"not a regular expression: {err}") from None
+        problem = pattern_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -222,6 +253,136 @@ def _avatar_missing(config: GenXRConfig) -> list[str]:
     return []
 
 
+_CATEGORIES = {sre.CATEGORY_DIGIT: r"\d", sre.CATEGORY_NOT_DIGIT: r"\D", sre.CATEGORY_WORD: r"\w",
+               sre.CATEGORY_NOT_WORD: r"\W", sre.CATEGORY_SPACE: r"\s", sre.CATEGORY_NOT_SPACE: r"\S"}
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+_SUBSET = ("a participant_id_pattern is a sequence of characters, classes ([a-z], \\d, \\w, .) and repeats of one "
+           "of them (?, *, +, {m,n}), optionally as alternatives a|b")
+
+
+class _Unsafe(ValueError):
+    """A participant_id_pattern outside the backtracking-free subset."""
+
+
+def pattern_problem(pattern: str) -> str:
+    """Why ``pattern`` could make :func:`re.fullmatch` backtrack on a participant id; empty if it cannot.
+
+    Python's ``re`` backtracks, and a pattern such as ``(\\d+)+x`` takes 2**n steps on an id of n
+    digits, so the protocol's pattern must lie in a subset on which matching is linear (and no
+    other regex engine is needed): after Python's own parser, a sequence of single-character
+    atoms (a character, a class, ``\\d``, ``\\w``, ``.``), each optionally repeated, with at most
+    one alternation whose branches are such sequences; no repeated group, backreference,
+    lookaround or inline flag; and no repeat next to something that can take the same
+    character (``P\\d+\\d``; write ``P\\d{2,}``), so a repeat never has to give characters back.
+    """
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error as err:
+        return f"not a regular expression: {err}"
+    if parsed.state.flags & ~(sre.SRE_FLAG_UNICODE):
+        return "inline flags such as (?i) are not allowed in a participant_id_pattern"
+    try:
+        for sequence in _branches(parsed):
+            _check_sequence(sequence)
+    except _Unsafe as err:
+        return str(err)
+    return ""
+
+
+def _branches(parsed) -> list[list[tuple[frozenset[str], int, int]]]:
+    """The pattern's alternatives, each as (characters, min, max) per atom."""
+    flat = _inline(parsed)
+    branch_at = [index for index, (op, _) in enumerate(flat) if op is sre.BRANCH]
+    if len(branch_at) > 1:
+        raise _Unsafe(f"more than one alternation (|); {_SUBSET}")
+    if not branch_at:
+        return [_atoms(flat)]
+    index = branch_at[0]
+    head, tail = _atoms(flat[:index]), _atoms(flat[index + 1:])
+    out = []
+    for alternative in flat[index][1][1]:
+        inner = _inline(alternative)
+        if any(op is sre.BRANCH for op, _ in inner):
+            raise _Unsafe(f"an alternation inside an alternation; {_SUBSET}")
+        out.append(head + _atoms(inner) + tail)
+    return out
+
+
+def _inline(subpattern) -> list:
+    """The items of ``subpattern`` with its unrepeated groups (and theirs) inlined."""
+    out = []
+    for op, arg in subpattern.data:
+        if op is sre.SUBPATTERN:
+            if arg[1] or arg[2]:
+                raise _Unsafe("inline flags such as (?i:...) are not allowed in a participant_id_pattern")
+            out.extend(_inline(arg[3]))
+        else:
+            out.append((op, arg))
+    return out
+
+
+def _atoms(items: list) -> list[tuple[frozenset[str], int, int]]:
+    atoms = []
+    for op, arg in items:
+        if op is sre.AT and arg in (sre.AT_BEGINNING, sre.AT_BEGINNING_STRING, sre.AT_END, sre.AT_END_STRING):
+            continue  # ^ $ \A \Z: the whole id is matched anyway
+        if op in _REPEATS:
+            low, high, body = arg
+            inner = _inline(body)
+            if len(inner) != 1 or inner[0][0] in _REPEATS or inner[0][0] in (sre.BRANCH, sre.SUBPATTERN):
+                raise _Unsafe(f"a repeated group or repeated repeat (e.g. (\\d+)+ or (ab)*): matching it can "
+                              f"backtrack exponentially; {_SUBSET} (an optional part is an alternative: "
+                              f"P\\d{{2}}|P\\d{{2}}-[a-z] rather than P\\d{{2}}(-[a-z])?)")
+            atoms.append((_chars(*inner[0]), low, high))
+        else:
+            atoms.append((_chars(op, arg), 1, 1))
+    return atoms
+
+
+def _chars(op, arg) -> frozenset[str]:
+    """The id characters one atom matches."""
+    if op is sre.LITERAL:
+        return frozenset({chr(arg)}) & ID_ALPHABET
+    if op is sre.NOT_LITERAL:
+        return ID_ALPHABET - {chr(arg)}
+    if op is sre.ANY:
+        return ID_ALPHABET
+    if op is sre.IN:
+        chars: set[str] = set()
+        negate = False
+        for kind, value in arg:
+            if kind is sre.NEGATE:
+                negate = True
+            elif kind is sre.LITERAL:
+                chars.add(chr(value))
+            elif kind is sre.RANGE:
+                chars.update(c for c in ID_ALPHABET if value[0] <= ord(c) <= value[1])
+            elif kind is sre.CATEGORY and value in _CATEGORIES:
+                chars.update(c for c in ID_ALPHABET if re.fullmatch(_CATEGORIES[value], c))
+            else:
+                raise _Unsafe(f"{kind} is not allowed in a character class here; {_SUBSET}")
+        return frozenset(ID_ALPHABET - chars if negate else chars & ID_ALPHABET)
+    what = {sre.GROUPREF: "a backreference", sre.ASSERT: "a lookahead/lookbehind", sre.ASSERT_NOT: "a lookaround",
+            sre.GROUPREF_EXISTS: "a conditional group", sre.ATOMIC_GROUP: "an atomic group",
+            sre.AT: "a word boundary or anchor other than ^ and $"}.get(op, str(op))
+    raise _Unsafe(f"{what} is not allowed; {_SUBSET}")
+
+
+def _check_sequence(atoms: list[tuple[frozenset[str], int, int]]) -> None:
+    """Refuses a repeat whose characters what may follow it can also take (the only way this subset backtracks)."""
+    for index, (chars, low, high) in enumerate(atoms):
+        if low == high:
+            continue
+        for after, after_low, _ in atoms[index + 1:]:
+            shared = chars & after
+            if shared:
+                raise _Unsafe(f"a repeat (atom {index + 1}) is followed by something that can take the same "
+                              f"character ({min(shared)!r}), so matching can backtrack; make neighbours disjoint "
+                              f"(e.g. P\\d{{2,}} rather than P\\d+\\d)")
+            if after_low > 0:
+                break
+
+
 def _line_map(node: yaml.Node, path: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
     """1-based line of every value in the composed YAML tree, keyed by its path of keys/indices."""
     out = {} if out is None else out
@@ -243,15 +404,156 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
     return 1
 
 
-def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
-    """The protocol in YAML ``text``; ``source`` names it in errors."""
+def _field(path: tuple | list) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _ProtocolLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing while it composes what no protocol needs and a hostile file
+    uses: nesting deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` values once every
+    alias is expanded (counted, never expanded: an anchor's size is known when its node is done,
+    so a "billion laughs" file stops at the alias that would cross the limit) and an alias inside
+    its own anchor (a recursive structure). Each refusal is a :class:`ProtocolError` naming the
+    line, the dotted field and the value."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source = source
+        self._path: list = []
+        self._depth = 0
+        self._reach = 0  # deepest level reached so far (inside the node being composed)
+        self._nodes = 0
+        self._shapes: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of its node, aliases expanded
+        self._open: set[str] = set()  # anchors whose node is being composed
+
+    def refuse(self, mark: yaml.Mark, value: str, problem: str) -> None:
+        raise ProtocolError(f"{self.source}:{mark.line + 1}: {_field(self._path)} = {value}: {problem}")
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        is_key = isinstance(parent, yaml.MappingNode) and index is None
+        step = parent is not None and not is_key
+        if step:
+            self._path.append(index.value if isinstance(index, yaml.ScalarNode)
+                              else "?" if isinstance(index, yaml.Node) else index)
+        try:
+            return self._compose(parent, index)
+        finally:
+            if step:
+                self._path.pop()
+
+    def _compose(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            alias = f"*{event.anchor}"
+            if event.anchor in self._open:
+                self.refuse(event.start_mark, alias, f"the alias is inside its own anchor &{event.anchor} "
+                                                     "(a recursive structure); a protocol is a tree")
+            values, levels = self._shapes.get(event.anchor, (0, 0))  # undefined: PyYAML's own error below
+            self._grow(values, self._depth + levels, event.start_mark, alias)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        self._grow(1, self._depth, event.start_mark, _event_value(event))
+        start_nodes, outer_reach, self._reach = self._nodes - 1, self._reach, self._depth
+        anchor = event.anchor
+        if anchor is not None:
+            self._open.add(anchor)
+        node = super().compose_node(parent, index)
+        if anchor is not None:
+            self._open.discard(anchor)
+            self._shapes[anchor] = (self._nodes - start_nodes, self._reach - self._depth + 1)
+        self._reach = max(outer_reach, self._reach)
+        self._depth -= 1
+        return node
+
+    def _grow(self, values: int, reach: int, mark: yaml.Mark, value: str) -> None:
+        self._nodes += values
+        self._reach = max(self._reach, reach)
+        if reach > MAX_DEPTH:
+            self.refuse(mark, value, f"values nested {reach} levels deep; a protocol needs a few (at most {MAX_DEPTH})")
+        if self._nodes > MAX_NODES:
+            why = ("with its aliases expanded (each alias repeats all its anchor holds: an alias bomb)"
+                   if value.startswith("*") else "(a protocol has a few hundred)")
+            self.refuse(mark, value, f"the protocol would hold more than {MAX_NODES} values {why}")
+
+
+def _construct_int(loader: _ProtocolLoader, node: yaml.ScalarNode) -> int:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError as err:  # e.g. more than Python's 4300 digits
+        raise yaml.constructor.ConstructorError(None, None, f"{_shown(node.value, 40)}: {err}",
+                                                node.start_mark) from None
+
+
+_ProtocolLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _event_value(event: yaml.Event) -> str:
+    if isinstance(event, yaml.ScalarEvent):
+        return _shown(event.value)
+    return "[...]" if isinstance(event, yaml.SequenceStartEvent) else "{...}"
+
+
+def _node_value(node: yaml.Node) -> str:
+    return _shown(node.value) if isinstance(node, yaml.ScalarNode) else \
+        "[...]" if isinstance(node, yaml.SequenceNode) else "{...}"
+
+
+def _check_keys(loader: _ProtocolLoader, node: yaml.Node, path: tuple, seen: set[int]) -> None:
+    """Refuses a key that is not a scalar and a key repeated in one mapping (YAML keeps the last
+    silently); keys compare as the values they construct to (``1`` and ``0x1`` are one key)."""
+    if id(node) in seen:  # an anchored node: checked where it was first seen
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if not isinstance(key, yaml.ScalarNode):
+                raise ProtocolError(f"{loader.source}:{line}: {_field(path)} = {_node_value(key)}: a key must be a "
+                                    "plain name, not a list or a mapping")
+            if key.tag != "tag:yaml.org,2002:merge":  # `<<: *anchor` merges; keys written out override it
+                name = loader.construct_object(key)
+                if name in first:
+                    raise ProtocolError(f"{loader.source}:{line}: {_field((*path, key.value))} = {_node_value(value)}: "
+                                        f"duplicate key {key.value!r} (first at line {first[name]}); YAML would "
+                                        "silently keep only the last, so the protocol is refused")
+                first[name] = line
+            _check_keys(loader, value, (*path, key.value), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            _check_keys(loader, value, (*path, index), seen)
+
+
+def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """(the composed tree, its Python data), bounded and checked as :class:`_ProtocolLoader` says."""
+    if len(text) > MAX_PROTOCOL_CHARS:
+        raise ProtocolError(f"{source}:1: (file) = {len(text)} characters: a protocol is at most "
+                            f"{MAX_PROTOCOL_CHARS} characters")
+    loader = _ProtocolLoader(text, source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_keys(loader, node, (), set())
+        return node, loader.construct_document(node)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ProtocolError(f"{source}{line}: malformed YAML: {getattr(err, 'problem', None) or err}") from None
+        detail = "; ".join(part for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
+        raise ProtocolError(f"{source}{line}: malformed YAML: {detail or err}") from None
+    finally:
+        loader.dispose()
+
+
+def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
+    """The protocol in YAML ``text``; ``source`` names it in errors (see the module docstring for
+    what is refused)."""
+    node, data = _compose(text, source)
     if not isinstance(data, dict):
         raise ProtocolError(f"{source}:1: a protocol is a YAML mapping (name, conditions, tasks, ...), "
                             f"got {type(data).__name__}")
@@ -264,7 +566,7 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
             loc = tuple(item["loc"])
             where = ".".join(str(part) for part in loc) or "(top level)"
             value = item.get("input")
-            shown = "" if isinstance(value, (dict, list)) else f" = {value!r}"
+            shown = "" if isinstance(value, (dict, list)) else f" = {_shown(value)}"
             problems.append(f"{source}:{_line_of(lines, loc)}: {where}{shown}: {item['msg']}")
         raise ProtocolError("invalid study protocol:\n" + "\n".join(problems)) from None
     for index, condition in enumerate(protocol.conditions):
@@ -280,7 +582,13 @@ def load_protocol(path: str | Path) -> Protocol:
     """Reads and validates a protocol file (see :func:`parse_protocol`)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as handle:  # never more than a protocol's worth, whatever the file is
+            raw = handle.read(4 * MAX_PROTOCOL_CHARS + 1)
     except OSError as err:
         raise ProtocolError(f"cannot read the protocol {str(path)!r}: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ProtocolError(f"{path}:{line}: (file): not UTF-8 text ({err.reason} at byte {err.start})") from None
     return parse_protocol(text, str(path))
