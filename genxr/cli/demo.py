@@ -4,10 +4,16 @@ The demo is the end-to-end session of the XR runtime (:mod:`genxr.xr_runtime.ses
 the simulated user's tracking at 90 Hz -> bus -> world model and avatar -> timewarp
 compositor -> sinks, with a trace of every hop, written to a session folder, and a latency
 summary printed at the end.
+
+The default folder (``<output_dir>/demo``) is reused run after run: a previous session in it
+is moved aside to ``demo.1``, ``demo.2``, ... first. A folder named with ``--out`` must be new
+or empty. Ctrl-C exits 130 and SIGTERM 143, both with every file complete; a session that
+cannot start, or whose files cannot be written (a full disk), exits 2 saying why.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +24,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from genxr.platform.config import GenXRConfig
-from genxr.cli.output import console, fail, print_error, print_message
+from genxr.cli.output import USAGE_ERROR, console, fail, print_error, print_message
+
+EXIT_INTERRUPTED = {"Ctrl-C": 130, "SIGTERM": 143}
+"""Exit status of a session ended by Ctrl-C or SIGTERM (128 + the signal's number)."""
 
 
 def _fmt(value: float | None, unit: str = "ms") -> str:
@@ -46,13 +55,22 @@ def summary_table(metrics: dict) -> Table:
 
 
 def run_demo(config: GenXRConfig, console: Console, out: Path | None = None, seconds: float | None = None) -> int:
-    """Runs the session described by ``config``; returns the exit code (130 after Ctrl-C)."""
+    """Runs the session described by ``config``; returns the exit code (0; 130 after Ctrl-C, 143
+    after SIGTERM; 2 when it cannot start or its files cannot be written). Without ``out`` the
+    session goes to ``<output_dir>/demo``, a previous one there moved aside first."""
     from genxr.xr_runtime.openxr.source import OpenXRUnavailableError
     from genxr.xr_runtime.recording.format import RecordingError
-    from genxr.xr_runtime.session import SessionError, run_session
+    from genxr.xr_runtime.session import SessionError, SessionTerminated, check_duration, move_aside, run_session
 
     folder = out or config.output_dir / "demo"
-    duration = config.session.duration_s if seconds is None else seconds
+    try:
+        duration = check_duration(config.session.duration_s if seconds is None else seconds,
+                                  "session.duration_s" if seconds is None else "--seconds")
+        if out is None and (previous := move_aside(folder)) is not None:
+            print_message(f"the previous demo session is now in {previous}/")
+    except SessionError as err:
+        print_error(f"{err}")
+        return USAGE_ERROR
     frames_expected = int(duration * config.session.display_rate_hz)
     with Progress(TextColumn("session"), BarColumn(), TextColumn("frame {task.completed:.0f}"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -62,7 +80,11 @@ def run_demo(config: GenXRConfig, console: Console, out: Path | None = None, sec
                                  on_progress=lambda frame_id: progress.update(task, completed=frame_id + 1))
         except (SessionError, OpenXRUnavailableError, RecordingError) as err:
             print_error(f"{err}")
-            return 2
+            return USAGE_ERROR
+        except KeyboardInterrupt as err:  # before the frame loop ran: nothing to summarise
+            signal = "SIGTERM" if isinstance(err, SessionTerminated) else "Ctrl-C"
+            print_error(f"interrupted ({signal}) while the session was starting; {folder}/ holds what was opened")
+            return EXIT_INTERRUPTED[signal]
     print_message(f"world service: {result.world_model}"
                   + (" (the simulator's renderer driven by the tracked hands, not a learned model)"
                      if result.world_model.startswith("ground_truth") else ""))
@@ -71,9 +93,15 @@ def run_demo(config: GenXRConfig, console: Console, out: Path | None = None, sec
     print_message(f"session folder: {result.folder}/ (recording/, trace.json for ui.perfetto.dev, metrics.json, "
                   "session.mp4)")
     if result.interrupted:
-        print_message("interrupted: every file was closed and is complete", style="yellow")
-        return 130
+        print_message(f"interrupted ({result.interrupted_by}): every file was closed and is complete", style="yellow")
+        return EXIT_INTERRUPTED.get(result.interrupted_by, 130)
     return 0
+
+
+def _finite_seconds(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number of seconds, got {value!r}")
+    return value
 
 
 def demo(
@@ -81,8 +109,10 @@ def demo(
     replay: Annotated[Path | None, typer.Option(help="recording folder to replay (with --source replay)")] = None,
     backend: Annotated[str | None, typer.Option(help="bus backend: inproc or ray")] = None,
     world: Annotated[str | None, typer.Option(help="world service: auto, student or ground_truth")] = None,
-    seconds: Annotated[float | None, typer.Option(min=0.1, help="session length (default: the preset's)")] = None,
-    out: Annotated[Path | None, typer.Option(help="session folder (default: <output_dir>/demo)")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0.1, callback=_finite_seconds,
+                                                  help="session length (default: the preset's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="session folder, new or empty (default: <output_dir>/demo, "
+                                                  "a previous session there moved aside to demo.1, ...)")] = None,
     preset: Annotated[str, typer.Option(help="configuration preset")] = "default",
     config: Annotated[Path | None, typer.Option(help="YAML file layered over the preset")] = None,
     hud: Annotated[bool, typer.Option("--hud", help="draw the latency HUD into every display frame")] = False,

@@ -11,11 +11,17 @@ Precedence, highest first:
 5. the defaults written below.
 
 Invalid configuration fails at start with :class:`ConfigError`, whose message names each
-offending field (dotted path), the value it got and what is allowed.
+offending field (dotted path), the value it got and what is allowed. A ``GENXR_`` variable
+that names no section (``GENXR_SESION__SEED``: pydantic-settings would silently ignore it)
+is reported with a :class:`ConfigWarning` on stderr naming it and the known sections; a
+misspelt field of a known section (``GENXR_SESSION__SEDD``) is a :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import warnings
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -40,7 +46,7 @@ class SessionConfig(_Section):
 
     source: Literal["sim", "openxr", "replay"] = Field("sim", description="tracking source")
     display_rate_hz: float = Field(90.0, gt=0, le=240, description="display refresh rate when genxr paces the loop")
-    duration_s: float = Field(10.0, gt=0, description="session length, seconds")
+    duration_s: float = Field(10.0, gt=0, allow_inf_nan=False, description="session length, seconds (finite)")
     seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
     world: Literal["auto", "student", "ground_truth"] = Field(
         "auto", description="world service: the world-model student, the simulator's ground truth, or auto "
@@ -49,6 +55,9 @@ class SessionConfig(_Section):
     avatar: bool = Field(True, description="run the conversational avatar when its checkpoint is available")
     avatar_checkpoint: Path | None = Field(None, description="avatar checkpoint directory (default: the shipped one)")
     replay_path: Path | None = Field(None, description="recorded session to play back (source=replay)")
+    openxr_headless: bool = Field(False, description="source=openxr: a headless session (tracking only, no images "
+                                                     "on the headset, no GL/EGL needed) where the runtime offers "
+                                                     "XR_MND_headless (Monado); otherwise a graphics session")
 
     @model_validator(mode="after")
     def _replay_needs_path(self) -> SessionConfig:
@@ -80,7 +89,7 @@ class BusConfig(_Section):
     backend: Literal["inproc", "ray"] = Field("inproc", description="in-process threads or Ray Serve handles")
     workers: int = Field(4, ge=1, le=64, description="handler threads of the in-process backend")
     handler_nice: int = Field(10, ge=0, le=19, description="how much lower model handlers run than the frame loop")
-    request_timeout_ms: float = Field(250.0, gt=0, description="deadline of one model request, ms")
+    request_timeout_ms: float = Field(250.0, gt=0, allow_inf_nan=False, description="deadline of one model request, ms")
     ray_address: str | None = Field(None, description="existing Ray cluster to join (ray start --head)")
 
 
@@ -88,7 +97,9 @@ class TracingConfig(_Section):
     """Span recording."""
 
     enabled: bool = True
-    max_spans: int = Field(1_000_000, ge=1, description="spans kept in memory (oldest dropped first)")
+    max_spans: int = Field(10_000, ge=1, description="recent spans kept in memory (oldest out first); a session "
+                                                     "streams every span to spans.jsonl and computes trace.json "
+                                                     "and the stage percentiles from that file")
 
 
 class RuntimeConfig(_Section):
@@ -132,6 +143,39 @@ class ConfigError(ValueError):
     """Configuration that cannot be used; the message names every bad field and its value."""
 
 
+class ConfigWarning(UserWarning):
+    """Configuration that is ignored, e.g. an environment variable naming no section."""
+
+
+ENV_PREFIX = "GENXR_"
+OTHER_ENV_VARS = frozenset({"GENXR_CACHE", "GENXR_MULTINODE_TEST"})
+"""``GENXR_`` variables genxr reads that are not configuration (the download cache, a test switch)."""
+
+
+def unknown_env_vars(environ: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(variable, what is wrong) for each ``GENXR_`` variable that sets no configuration: its first
+    part, before ``__``, is not a section (or ``output_dir``). Field names of known sections are
+    checked by validation; variables genxr reads otherwise (:data:`OTHER_ENV_VARS`) are left alone."""
+    environ = os.environ if environ is None else environ
+    known = list(GenXRConfig.model_fields)
+    found = []
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() in OTHER_ENV_VARS:
+            continue
+        section = name[len(ENV_PREFIX):].split("__")[0].lower()
+        if section in known:
+            continue
+        close = difflib.get_close_matches(section, known, n=1)
+        found.append((name, f"no section {section!r}" + (f" (did you mean {close[0]!r}?)" if close else "")))
+    return found
+
+
+def _warn_unknown_env_vars() -> None:
+    for name, problem in unknown_env_vars():
+        warnings.warn(f"environment variable {name} is ignored: {problem}; the sections are "
+                      f"{', '.join(GenXRConfig.model_fields)} (GENXR_<SECTION>__<FIELD>)", ConfigWarning, stacklevel=3)
+
+
 def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
@@ -163,6 +207,7 @@ def load_config(preset: str = "default", file: str | Path | None = None, **overr
         if not file.is_file():
             raise ConfigError(f"config file {str(file)!r} does not exist")
         layers.append(file)
+    _warn_unknown_env_vars()
     token = _layers.set(layers)
     try:
         return GenXRConfig(**overrides)

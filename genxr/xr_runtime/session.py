@@ -8,22 +8,33 @@ runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session 
 * ``metrics.json`` - frame timing, motion-to-photon, content latency, update rates, per-stage
   span percentiles, bus counters,
 * ``session.mp4`` - what the display showed,
-* ``spans.jsonl`` - the spans, appended while the session runs (``genxr dashboard --live``).
+* ``spans.jsonl`` - every span, appended while the session runs (``genxr dashboard --live``);
+  the tracer keeps only a recent window in memory, and ``trace.json`` and the span
+  percentiles are computed from this file at the end, so memory stays flat however long the
+  session runs.
 
 With a headset (an OpenXR graphics session) every frame also goes to the headset first,
 one image per eye (:mod:`genxr.xr_runtime.openxr.sink`); the mp4 then shows the left eye.
 
-Ctrl-C ends the session cleanly: every file is closed and complete, the manifest says how
-it ended. A session folder that cannot be written fails before anything starts.
+Ctrl-C, and SIGTERM in the main thread (``kill``, a service manager stopping genxr), end the
+session cleanly: every file is closed and complete, the manifest and the ``stopped`` event
+say how it ended. A file that cannot be written while the session runs (a full disk) ends it
+the same way: what can be written is written, then :class:`SessionError` names the file.
+A session folder that cannot be written, or that already holds files (a new session would
+mix with an old one), fails before anything starts.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import platform as stdlib_platform
-from collections.abc import Callable
-from contextlib import nullcontext
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +61,16 @@ LIVE_SPANS_FILE = "spans.jsonl"
 
 
 class SessionError(RuntimeError):
-    """A session that cannot start; the message says why and what to do."""
+    """A session that cannot start, or that stopped because a file could not be written; the
+    message says why and what to do. ``result`` is the stopped session's, when it ran."""
+
+    def __init__(self, message: str, result: SessionResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class SessionTerminated(KeyboardInterrupt):
+    """SIGTERM before the frame loop runs: ends the start-up as Ctrl-C would."""
 
 
 @dataclass
@@ -58,6 +78,8 @@ class SessionResult:
     folder: Path
     metrics: dict[str, Any]
     interrupted: bool = False
+    interrupted_by: str | None = None
+    """``"Ctrl-C"`` or ``"SIGTERM"`` when ``interrupted``."""
     world_model: str = ""
     avatar: str = ""
     notes: list[str] = field(default_factory=list)
@@ -74,7 +96,7 @@ def make_source(config: GenXRConfig, clock: Clock) -> TrackingSource:
         from genxr.xr_runtime.openxr.source import OpenXRSource
 
         # A graphics session even where Monado also offers a headless one: a headset must show images.
-        return OpenXRSource(clock=clock, fallback_rate_hz=session.display_rate_hz, prefer_headless=False)
+        return OpenXRSource(clock=clock, fallback_rate_hz=session.display_rate_hz, prefer_headless=session.openxr_headless)
     from genxr.xr_runtime.replay_source import ReplaySource
 
     return ReplaySource(session.replay_path, clock=clock)
@@ -165,6 +187,16 @@ def open_preview(config: GenXRConfig):
 
 
 def _prepare_folder(folder: Path) -> None:
+    """Creates ``folder`` and checks it can be written; :class:`SessionError` if not, or if it
+    already holds files (a new session would mix with an old one: see :func:`move_aside`)."""
+    try:
+        held = sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        held = []  # unreadable: the probe below says why
+    if held:
+        shown = ", ".join(held[:6]) + (", ..." if len(held) > 6 else "")
+        raise SessionError(f"the session folder {str(folder)!r} is not empty ({shown}): a new session would mix "
+                           "with what is there. Choose a new folder with --out, or move or delete this one.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
@@ -173,6 +205,87 @@ def _prepare_folder(folder: Path) -> None:
     except OSError as err:
         raise SessionError(f"cannot write the session folder {str(folder)!r}: {err.strerror or err}. "
                            "Choose another with --out.") from err
+
+
+def move_aside(folder: str | os.PathLike[str]) -> Path | None:
+    """Renames a non-empty ``folder`` to the first free ``<folder>.1``, ``<folder>.2``, ... so a
+    new session can start in it (``genxr demo`` does this for its default folder); returns
+    where it went, or None when there was nothing to move."""
+    folder = Path(folder)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    number = 1
+    while True:
+        target = folder.with_name(f"{folder.name}.{number}")
+        if not target.exists() and not target.is_symlink():
+            try:
+                folder.rename(target)
+            except OSError as err:
+                raise SessionError(f"cannot move the previous session {str(folder)!r} aside to {str(target)!r}: "
+                                   f"{err.strerror or err}. Choose another folder with --out.") from err
+            return target
+        number += 1
+
+
+def check_duration(seconds: float, what: str = "seconds") -> float:
+    """``seconds`` if it is a usable session length (finite, > 0); :class:`SessionError` naming ``what`` if not."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise SessionError(f"{what} must be a finite number of seconds > 0, got {seconds!r}")
+    return value
+
+
+class _Termination:
+    """SIGTERM while a session runs. Until its recording is open it raises
+    :class:`SessionTerminated`, as Ctrl-C raises KeyboardInterrupt (loading models can take
+    long); from then on (``graceful``) it only sets ``received``: the frame loop stops before
+    its next frame, no file is cut mid-write, and the session ends as after Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.graceful = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received = "SIGTERM"
+        if not self.graceful:
+            raise SessionTerminated("SIGTERM")
+
+
+@contextmanager
+def _sigterm_handled(termination: _Termination) -> Iterator[None]:
+    """Installs ``termination`` as the SIGTERM handler (main thread only) and restores the previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, termination)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    return getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(err) \
+        or "Disk quota exceeded" in str(err)
+
+
+def _write_failure(err: OSError, folder: Path, written: list[str], unwritten: list[str]) -> str:
+    """What :class:`SessionError` says when writing the session failed."""
+    cause = "no space left on device" if _is_disk_full(err) else "a file could not be written"
+    detail = err.strerror or str(err)
+    if err.filename is not None and str(err.filename) not in detail:
+        detail += f" ({err.filename})"
+    parts = [f"the session stopped: {cause}: {detail.rstrip('.')}.", "Every file that was open is closed."]
+    if written:
+        parts.append(f"Written: {', '.join(written)}.")
+    if unwritten:
+        parts.append(f"Not written: {', '.join(unwritten)}.")
+    parts.append("Free some space on that disk, or choose a folder on another one with --out." if _is_disk_full(err)
+                 else f"Check {str(folder)!r} and its disk, or choose another folder with --out.")
+    return " ".join(parts)
 
 
 def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer | None,
@@ -208,11 +321,23 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
                 world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None = None,
                 on_progress: Callable[[int], None] | None = None, max_frames: int | None = None) -> SessionResult:
     """Runs one session for ``seconds`` (default ``config.session.duration_s``) or ``max_frames``
-    displayed frames, whichever comes first, into ``folder``; ``world`` = (name, handler)
-    replaces the default world service."""
+    displayed frames, whichever comes first, into ``folder`` (new or empty); ``world`` = (name,
+    handler) replaces the default world service. Ctrl-C or SIGTERM end it early with
+    ``interrupted`` set; a file that cannot be written ends it with :class:`SessionError`
+    (its ``result`` is the stopped session's) once everything that could be closed and written was."""
     folder = Path(folder)
+    duration_s = check_duration(config.session.duration_s if seconds is None else seconds,
+                                "session.duration_s" if seconds is None else "seconds")
     _prepare_folder(folder)
-    duration_s = config.session.duration_s if seconds is None else seconds
+    termination = _Termination()
+    with _sigterm_handled(termination):
+        return _run_session(config, folder, duration_s, clock, source, world, on_progress, max_frames, termination)
+
+
+def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Clock, source: TrackingSource | None,
+                 world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None,
+                 on_progress: Callable[[int], None] | None, max_frames: int | None,
+                 termination: _Termination) -> SessionResult:
     if config.runtime.torch_threads is not None:
         import torch
 
@@ -235,68 +360,121 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
         preview_display()  # no display: stop before anything starts
     metadata = {"genxr": __version__, "python": stdlib_platform.python_version(), "world_model": world_name,
                 "avatar": avatar_note, "config": json.loads(config.model_dump_json())}
-    interrupted = False
+    interrupted_by: str | None = None
+    failure: OSError | None = None
+    """The first write that failed once the session had started."""
     loop: FrameLoop | None = None
+    started = False
 
     def bus_event(kind: str, detail: str) -> None:
         if loop is not None:
             loop.emit(kind, detail)
 
-    with _open_bus(config, folder.name, clock, tracer if config.tracing.enabled else None, bus_event,
-                   attach_world=world_handler is None, avatar=avatar) as bus, \
-            Recorder(folder / "recording", metadata=metadata) as recorder, \
-            VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz) as video, \
-            source, \
-            headset_sink(source, display.width, display.height) as headset, \
-            open_preview(config) as preview:
-        if world_handler is not None:
-            bus.serve(WORLD_SERVICE, world_handler)
-        if isinstance(avatar, ServedAvatar):
-            avatar_note = recorder.metadata["avatar"] = avatar.note()
-            if avatar.rate_hz is None:
-                avatar = None
+    try:
+        with ExitStack() as files:
+            # spans.jsonl: every span as it closes (what `genxr dashboard --live` follows, and
+            # what trace.json and the stage percentiles are computed from at the end)
+            spans = files.enter_context(LiveSpanWriter(tracer, folder / LIVE_SPANS_FILE))
+            bus = files.enter_context(_open_bus(config, folder.name, clock, tracer if config.tracing.enabled else None,
+                                                bus_event, attach_world=world_handler is None, avatar=avatar))
+            recorder = files.enter_context(Recorder(folder / "recording", metadata=metadata))
+            termination.graceful = True  # the recording exists: SIGTERM now ends the session at its next frame
+            video = files.enter_context(VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz))
+            files.enter_context(source)
+            headset = files.enter_context(headset_sink(source, display.width, display.height))
+            preview = files.enter_context(open_preview(config))
+            if world_handler is not None:
+                bus.serve(WORLD_SERVICE, world_handler)
+            if isinstance(avatar, ServedAvatar):
+                avatar_note = recorder.metadata["avatar"] = avatar.note()
+                if avatar.rate_hz is None:
+                    avatar = None
+                else:
+                    from genxr.components.avatar.service import ConversationAudio
+
+                    conversation = ConversationAudio(avatar.params["start_time_ns"], seed=config.session.seed)
+            elif avatar is not None:
+                bus.serve(AVATAR_SERVICE, avatar)
+
+            def on_frame(frame):
+                recorder.add_frame(frame)
+                if on_progress is not None:
+                    on_progress(frame.frame_id)
+
+            def should_stop() -> bool:
+                return termination.received is not None or spans.error is not None or \
+                    (preview is not None and preview.closed)
+
+            loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor,
+                             sinks=([headset] if headset is not None else []) + [video]
+                             + ([preview] if preview is not None else []), hud=hud,
+                             clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
+                             display_clock=DisplayClock(config.session.display_rate_hz, clock),
+                             request_timeout_s=config.bus.request_timeout_ms / MS_PER_S,
+                             world_rate_hz=config.session.world_rate_hz,
+                             avatar_service=AVATAR_SERVICE if avatar is not None else None,
+                             avatar_rate_hz=avatar.rate_hz if avatar is not None else None,
+                             conversation=conversation.chunks if conversation is not None else None,
+                             on_frame=on_frame, on_event=recorder.add_event)
+            started = True
+            try:
+                loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
+                loop.run(duration_s=duration_s, max_frames=max_frames, should_stop=should_stop)
+            except KeyboardInterrupt:
+                interrupted_by = "Ctrl-C"
+            except OSError as err:  # a recording chunk or a sink's file could not be written
+                failure = err
+            interrupted_by = interrupted_by or termination.received
+            failure = failure or spans.error
+            if failure is not None:
+                stopped = f"write failed: {failure}"
+            elif interrupted_by is not None:
+                stopped = f"interrupted ({interrupted_by})"
             else:
-                from genxr.components.avatar.service import ConversationAudio
-
-                conversation = ConversationAudio(avatar.params["start_time_ns"], seed=config.session.seed)
-        elif avatar is not None:
-            bus.serve(AVATAR_SERVICE, avatar)
-
-        def on_frame(frame):
-            recorder.add_frame(frame)
-            if on_progress is not None:
-                on_progress(frame.frame_id)
-
-        loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor,
-                         sinks=([headset] if headset is not None else []) + [video]
-                         + ([preview] if preview is not None else []), hud=hud,
-                         clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
-                         display_clock=DisplayClock(config.session.display_rate_hz, clock),
-                         request_timeout_s=config.bus.request_timeout_ms / MS_PER_S,
-                         world_rate_hz=config.session.world_rate_hz,
-                         avatar_service=AVATAR_SERVICE if avatar is not None else None,
-                         avatar_rate_hz=avatar.rate_hz if avatar is not None else None,
-                         conversation=conversation.chunks if conversation is not None else None,
-                         on_frame=on_frame, on_event=recorder.add_event)
-        loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
-        try:
-            with LiveSpanWriter(tracer, folder / LIVE_SPANS_FILE):  # what `genxr dashboard --live` follows
-                loop.run(duration_s=duration_s, max_frames=max_frames,
-                         should_stop=(lambda: preview.closed) if preview is not None else None)
-        except KeyboardInterrupt:
-            interrupted = True
-        preview_closed = preview is not None and preview.closed
-        loop.emit("stopped", "interrupted (Ctrl-C)" if interrupted else
-                  "preview window closed" if preview_closed else "finished")
-        recorder.metadata["ended"] = "interrupted" if interrupted else "finished"
-        stats = bus.stats
-        served = dict(getattr(bus, "attached", {}))  # Ray Serve: what each replica says serves the session
-    metrics = {**loop.metrics.summary(), "stages": tracer.summary(), "dropped_spans": tracer.dropped_spans,
+                stopped = "preview window closed" if preview is not None and preview.closed else "finished"
+            try:
+                loop.emit("stopped", stopped)
+            except OSError as err:
+                failure = failure or err
+            recorder.metadata["ended"] = "failed" if failure else "interrupted" if interrupted_by else "finished"
+            stats = bus.stats
+            served = dict(getattr(bus, "attached", {}))  # Ray Serve: what each replica says serves the session
+    except OSError as err:  # closing a file failed (the recorder's last chunk, the mp4, the span stream)
+        if not started:
+            raise
+        failure = failure or err
+    failure = failure or spans.error
+    written, unwritten = [], []
+    stages: dict[str, Any] = {}
+    span_file = None
+    try:
+        span_file = spans.read()
+        stages = span_file.summary()
+    except OSError as err:
+        failure = failure or err
+        unwritten.append("trace.json")
+    interrupted = interrupted_by is not None
+    metrics = {**loop.metrics.summary(), "stages": stages, "dropped_spans": spans.missed_spans,
                "bus": vars(stats), "world_model": world_name, "avatar": avatar_note, "interrupted": interrupted,
-               "served": served, "video_frames": video.frames, "video_dropped_frames": video.dropped_frames}
-    write_json_atomic(folder / "metrics.json", metrics)
-    tracer.write_chrome_trace(folder / "trace.json")
+               "stopped": stopped, "write_failed": None if failure is None else str(failure), "served": served,
+               "video_frames": video.frames, "video_dropped_frames": video.dropped_frames}
+    outputs = [("metrics.json", lambda path: write_json_atomic(path, metrics))]
+    if span_file is not None:
+        outputs.append(("trace.json", lambda path: span_file.write_chrome_trace(
+            path, process_name=tracer.process_name, dropped_spans=spans.missed_spans)))
+    for name, write in outputs:
+        try:
+            write(folder / name)
+            written.append(name)
+        except OSError as err:
+            failure = failure or OSError(err.errno, f"cannot write {str(folder / name)!r}: {err.strerror or err}",
+                                         str(folder / name))
+            unwritten.append(name)
+            (folder / f"{name}.tmp").unlink(missing_ok=True)  # a torn temp file frees its space
     notes = [f"{name} over Ray Serve: {d.get('model', d.get('kind'))} (engine {d.get('engine') or 'torch'})"
              for name, d in served.items()]
-    return SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, world_model=world_name,
-                         avatar=avatar_note, notes=notes)
+    result = SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, interrupted_by=interrupted_by,
+                           world_model=world_name, avatar=avatar_note, notes=notes)
+    if failure is not None:
+        raise SessionError(_write_failure(failure, folder, written, unwritten), result) from failure
+    return result

@@ -104,6 +104,10 @@ class Recorder:
             os.fsync(self._fd)
             self.fsync_ns += time.perf_counter_ns() - start
         except OSError as err:
+            try:  # cut the torn chunk: a later commit (on close, once space is freed) continues a clean file
+                os.ftruncate(self._fd, self.bytes_written)
+            except OSError:
+                pass
             raise OSError(err.errno, f"cannot append to the recording {str(self.folder / CHUNKS_FILE)!r}: "
                                      f"{err.strerror or err}; the {self.chunks} chunks written before are intact "
                                      f"({len(self._pending)} records of this chunk are lost)") from err
