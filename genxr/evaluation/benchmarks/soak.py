@@ -93,7 +93,8 @@ class _Watch:
         if self.start_ns is None:
             self.start_ns, self.next_rss_ns = now, now + RSS_EVERY_NS
             self.rss_start = self.rss_mb(now)
-        minute = (now - self.start_ns) // NS_PER_MIN
+        # a frame the loop shows just past the session's end (its wait ran over) is the last minute's
+        minute = min((now - self.start_ns) // NS_PER_MIN, math.ceil(self.minutes) - 1)
         while minute > self.minute:  # a minute ended (several, after a stall): its RSS and a line
             self.minute_ends.append(((now - self.start_ns) / NS_PER_MIN, self.rss_mb(now)))
             self._report(self.minute)
