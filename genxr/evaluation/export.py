@@ -3,9 +3,13 @@
 Two tables, one row per record:
 
 * ``tracking``: ``frame_id``, ``sample_time_ns``, ``predicted_display_time_ns``,
-  ``head_tracked``, head position ``head_x/y/z`` (m) and orientation ``head_qx/qy/qz/qw``,
-  then per hand ``<side>_active`` and every joint's position ``<side>_<joint>_x/y/z`` (m,
-  empty when the hand is absent);
+  ``head_tracked``, head position ``head_x/y/z`` (m) and orientation ``head_qx/qy/qz/qw``
+  (a unit quaternion, x y z w), then per hand (``left``, ``right``) ``<side>_active`` and for
+  every joint (OpenXR's 26, in order) its position ``<side>_<joint>_x/y/z`` (m), orientation
+  ``<side>_<joint>_qx/qy/qz/qw``, radius ``<side>_<joint>_radius`` (m) and location flags
+  ``<side>_<joint>_flags`` (OpenXR's ``XrSpaceLocationFlags`` bits: 1 orientation valid, 2
+  position valid, 4 orientation tracked, 8 position tracked) - all empty when the hand is
+  absent from the frame;
 * ``events``: ``time_ns``, ``session_id``, ``kind``, ``detail``.
 
 A torn tail is left out (as :func:`read_recording` does) and the export says so.
@@ -23,12 +27,16 @@ from genxr.xr_runtime.recording.reader import Recording, read_recording
 FORMATS = ("csv", "parquet")
 
 
+JOINT_FIELDS = ("x", "y", "z", "qx", "qy", "qz", "qw", "radius", "flags")
+"""Per joint, in this order: position (m), orientation (x, y, z, w), radius (m), location flags."""
+
+
 def tracking_columns() -> list[str]:
     columns = ["frame_id", "sample_time_ns", "predicted_display_time_ns", "head_tracked",
                "head_x", "head_y", "head_z", "head_qx", "head_qy", "head_qz", "head_qw"]
     for side in ("left", "right"):
         columns.append(f"{side}_active")
-        columns += [f"{side}_{joint}_{axis}" for joint in HAND_JOINT_NAMES for axis in "xyz"]
+        columns += [f"{side}_{joint}_{field}" for joint in HAND_JOINT_NAMES for field in JOINT_FIELDS]
     return columns
 
 
@@ -37,10 +45,13 @@ def tracking_row(frame: TrackingFrame) -> list[Any]:
                       *frame.head.position, *frame.head.orientation]
     for hand in (frame.left_hand, frame.right_hand):
         if hand is None:
-            row += [None] * (1 + 3 * len(HAND_JOINT_NAMES))
-        else:
-            row.append(hand.is_active)
-            row += [float(v) for v in hand.positions.reshape(-1)]
+            row += [None] * (1 + len(JOINT_FIELDS) * len(HAND_JOINT_NAMES))
+            continue
+        row.append(hand.is_active)
+        for index in range(len(HAND_JOINT_NAMES)):
+            row += [float(v) for v in hand.positions[index]]
+            row += [float(v) for v in hand.orientations[index]]
+            row += [float(hand.radii[index]), int(hand.location_flags[index])]
     return row
 
 

@@ -5,7 +5,10 @@ providers, devices) and ``hint`` (the next step when not ok). A check never rais
 missing optional part (TensorRT, a GPU, an OpenXR runtime) is a finding, not a crash.
 
 The OpenXR probe runs in a child process, because the OpenXR loader prints its own errors
-to stderr and loads native runtime libraries into the process that asks.
+to stderr and loads native runtime libraries into the process that asks. It does not stop at
+the loader's extension list (which a runtime gives with no headset and no service running):
+it creates an instance and gets the head-mounted system, and asks the system whether it
+tracks hands.
 """
 
 from __future__ import annotations
@@ -103,22 +106,88 @@ def check_tensorrt() -> Check:
     return Check("tensorrt", gpu, detail, "" if gpu else "TensorRT is installed but no NVIDIA GPU is usable")
 
 
+OPENXR_SERVICE_HINT = (
+    "an OpenXR runtime is installed but gives no headset system: start its service (monado-service, "
+    "SteamVR) and connect and switch on the headset. Without a headset, run with the simulated user: "
+    "genxr demo (session.source=sim)."
+)
+
+
+def openxr_probe(xr) -> dict:
+    """What an OpenXR runtime really gives, through ``xr`` (pyopenxr's module, or a stand-in with its
+    names): its extensions, then an instance (API 1.0) and the head-mounted system - which fails
+    (``FormFactorUnavailableError``, ``RuntimeFailureError``) when no headset or runtime service is
+    there, although the loader lists extensions - and whether that system tracks hands
+    (``XrSystemHandTrackingPropertiesEXT``: the extension may be offered without it). The
+    instance is destroyed again. JSON-able; never raises."""
+    import ctypes
+
+    out: dict = {"pyopenxr": str(getattr(xr, "__version__", "?")), "runtime": False, "system": False}
+    try:
+        names = [e.extension_name.decode() if isinstance(e.extension_name, bytes) else e.extension_name
+                 for e in xr.enumerate_instance_extension_properties()]
+    except Exception as err:
+        out["error"] = f"xrEnumerateInstanceExtensionProperties: {type(err).__name__}: {' '.join(str(err).split())}"
+        return out
+    out["runtime"], out["extensions"] = True, sorted(names)
+    step, instance = "xrCreateInstance", None
+    try:
+        enabled = [name for name in ("XR_EXT_hand_tracking",) if name in names]
+        instance = xr.create_instance(xr.InstanceCreateInfo(
+            application_info=xr.ApplicationInfo(application_name="genxr doctor", api_version=xr.Version(1, 0, 0)),
+            enabled_extension_names=enabled))
+        step = "xrGetInstanceProperties"
+        runtime_name = xr.get_instance_properties(instance).runtime_name
+        out["runtime_name"] = runtime_name.decode() if isinstance(runtime_name, bytes) else str(runtime_name)
+        step = "xrGetSystem"
+        system_id = xr.get_system(instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
+        step = "xrGetSystemProperties"
+        hand_properties = xr.SystemHandTrackingPropertiesEXT()
+        properties = xr.SystemProperties(next=hand_properties) if enabled else xr.SystemProperties()
+        get_properties = ctypes.cast(xr.get_instance_proc_addr(instance, "xrGetSystemProperties"),
+                                     xr.PFN_xrGetSystemProperties)
+        error = xr.check_result(xr.Result(get_properties(instance, system_id, ctypes.byref(properties))))
+        if error.is_exception():
+            raise error
+        system_name = properties.system_name
+        out["system"] = True
+        out["system_name"] = system_name.decode() if isinstance(system_name, bytes) else str(system_name)
+        out["hand_tracking"] = bool(enabled) and bool(hand_properties.supports_hand_tracking)
+    except Exception as err:
+        out["error"] = f"{step}: {type(err).__name__}: {' '.join(str(err).split())}"
+    finally:
+        if instance is not None:
+            try:
+                xr.destroy_instance(instance)
+            except Exception:  # noqa: S110 - the probe reports what it found, not the teardown
+                pass
+    return out
+
+
 _OPENXR_PROBE = r"""
 import json, xr
-out = {"pyopenxr": getattr(xr, "__version__", "?")}
-try:
-    exts = [e.extension_name.decode() if isinstance(e.extension_name, bytes) else e.extension_name
-            for e in xr.enumerate_instance_extension_properties()]
-    out["runtime"] = True
-    out["extensions"] = sorted(exts)
-except xr.RuntimeUnavailableError as err:
-    out["runtime"] = False
-    out["error"] = str(err)
-except Exception as err:
-    out["runtime"] = False
-    out["error"] = f"{type(err).__name__}: {err}"
-print(json.dumps(out))
+from genxr.platform.doctor import openxr_probe
+print(json.dumps(openxr_probe(xr)))
 """
+
+
+def openxr_check(probe: dict, where: str) -> Check:
+    """The ``openxr`` check from :func:`openxr_probe`'s findings (``where``: how the runtime was found)."""
+    head = f"pyopenxr {probe['pyopenxr']}, {where}"
+    if not probe["runtime"]:
+        return Check("openxr", False, f"{head}: {probe['error']}", OPENXR_HINT)
+    exts = probe["extensions"]
+    if not probe["system"]:
+        return Check("openxr", False, f"{head}, {len(exts)} extensions, runtime {probe.get('runtime_name', '?')}; "
+                                      f"no headset system: {probe['error']}", OPENXR_SERVICE_HINT)
+    offered = "XR_EXT_hand_tracking" in exts
+    hands = probe.get("hand_tracking", False)
+    hand_text = "supported" if hands else ("offered (XR_EXT_hand_tracking) but NOT supported by the system"
+                                           if offered else "NOT offered")
+    detail = (f"{head}, runtime {probe.get('runtime_name', '?')}, system {probe.get('system_name', '?')}, "
+              f"{len(exts)} extensions; hand tracking {hand_text}; headless "
+              f"{'offered' if 'XR_MND_headless' in exts else 'not offered'}")
+    return Check("openxr", True, detail, "" if hands else "the system tracks no hands: sessions run head-only")
 
 
 def check_openxr(timeout_s: float = 30.0) -> Check:
@@ -133,13 +202,7 @@ def check_openxr(timeout_s: float = 30.0) -> Check:
         return Check("openxr", False, f"probe failed: {type(err).__name__}: {err}", OPENXR_HINT)
     manifest = os.environ.get("XR_RUNTIME_JSON")
     where = f"XR_RUNTIME_JSON={manifest}" if manifest else "XR_RUNTIME_JSON unset"
-    if not probe["runtime"]:
-        return Check("openxr", False, f"pyopenxr {probe['pyopenxr']}, {where}: {probe['error']}", OPENXR_HINT)
-    exts = probe["extensions"]
-    hands = "XR_EXT_hand_tracking" in exts
-    detail = (f"pyopenxr {probe['pyopenxr']}, {where}, {len(exts)} extensions; hand tracking "
-              f"{'offered' if hands else 'NOT offered'}; headless {'offered' if 'XR_MND_headless' in exts else 'not offered'}")
-    return Check("openxr", True, detail, "" if hands else "the runtime offers no XR_EXT_hand_tracking: sessions run head-only")
+    return openxr_check(probe, where)
 
 
 def check_ray() -> Check:

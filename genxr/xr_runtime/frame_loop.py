@@ -147,6 +147,8 @@ class FrameLoop:
         with self.tracer.span("wait_frame", track="loop"):
             timing = self.source.wait_frame() if self.source.paces_display else self.display_clock.wait_frame()
         self.metrics.missed_frames += timing.missed_frames
+        if timing.previous_end_margin_ns is not None:  # a runtime's xrEndFrame of the previous frame
+            self.metrics.end_frame_margin_ns.append(timing.previous_end_margin_ns)
         return timing
 
     def _read(self, timing: FrameTiming) -> TrackingFrame | None:

@@ -22,6 +22,9 @@ class LoopMetrics:
     """Tracking sample -> predicted display time of the frame re-projected with it."""
     content_latency_ns: list[int] = field(default_factory=list)
     """Tracking sample -> display time of the first frame showing content generated from it."""
+    end_frame_margin_ns: list[int] = field(default_factory=list)
+    """Per frame ended to a runtime (OpenXR ``xrEndFrame``): predicted display time minus the time it
+    was ended; negative = ended after its display time (late). Empty without a runtime."""
     missed_frames: int = 0
     frames: int = 0
     world_updates: int = 0
@@ -51,4 +54,7 @@ class LoopMetrics:
             "world_model_hz": self.world_updates / seconds, "avatar_hz": self.avatar_updates / seconds,
             "tracking_lost_frames": self.tracking_lost_frames, "stale_frames": self.stale_frames,
             "timeouts": dict(self.timeouts), "failures": dict(self.failures),
+            "end_frame_margin_ms_p50": pct(self.end_frame_margin_ns, 50),
+            "end_frame_margin_ms_p01": pct(self.end_frame_margin_ns, 1),
+            "frames_ended_late": sum(1 for margin in self.end_frame_margin_ns if margin < 0),
         }

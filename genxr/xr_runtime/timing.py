@@ -6,7 +6,9 @@ OpenXR paces an application with ``xrWaitFrame``, which returns ``predictedDispl
 wakes the loop once per refresh period on the genxr clock and predicts the display time
 as ``wake time + pipeline_depth * period``: genxr composites and submits within the frame,
 so by default the frame is shown at the next refresh (depth 1). A loop that overruns skips the refreshes it missed, as a real
-compositor does, and the skips are counted as deadline misses.
+compositor does, and the skips are counted as deadline misses. With a runtime pacing the
+loop the runtime decides: :func:`skipped_refreshes` counts the refreshes between consecutive
+predicted display times.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ class FrameTiming:
     """A headset's views (eyes) located for ``predicted_display_time_ns`` (OpenXR graphics
     session: ``xrLocateViews``, PRIMARY_STEREO, reference space); empty for a mono display
     or when the runtime had no valid view poses. The compositor renders one image per view."""
+    previous_end_margin_ns: int | None = None
+    """How long before its predicted display time the previous frame was ended (OpenXR:
+    ``xrEndFrame``), negative when it was ended late; None when the source ends no frames
+    (no runtime) or no frame was ended since the last wait."""
+
+
+def skipped_refreshes(previous_display_ns: int | None, display_ns: int, period_ns: int) -> int:
+    """Display refreshes skipped between two consecutive frames' predicted display times: a gap
+    of more than one period is a missed frame, counted in whole periods (runtimes predict on the
+    display's refresh grid). 0 for the first frame (``previous_display_ns`` None) or no period."""
+    if previous_display_ns is None or period_ns <= 0:
+        return 0
+    return max(0, round((display_ns - previous_display_ns) / period_ns) - 1)
 
 
 class DisplayClock:

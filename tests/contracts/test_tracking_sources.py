@@ -2,10 +2,10 @@
 
 One suite, run against the simulated user, a recording replayed at its original timing and
 as fast as read, and the OpenXR source on the spec-enforcing fake runtime
-(:mod:`tests.helpers.fake_openxr`, extended here with what tracking needs: reference
+(:class:`tests.helpers.fake_openxr.TrackingRuntime`: a whole runtime with reference
 spaces, hand trackers, ``xrLocateSpace``, ``xrLocateHandJointsEXT`` and the timespec
-conversions, on its own XrTime base). All run on a :class:`ManualClock`, so nothing here
-depends on how fast the machine is.
+conversions, on its own XrTime base; the source's real entering and leaving run on it).
+All run on a :class:`ManualClock`, so nothing here depends on how fast the machine is.
 
 The contract, from :mod:`genxr.xr_runtime.sources`, :mod:`genxr.xr_runtime.timing` and the
 :class:`~genxr.platform.messages.TrackingFrame` docs:
@@ -27,196 +27,26 @@ The contract, from :mod:`genxr.xr_runtime.sources`, :mod:`genxr.xr_runtime.timin
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import xr
 
 from genxr.platform.clock import NS_PER_S, ManualClock
 from genxr.platform.messages import HAND_JOINT_COUNT, StreamOrder, TrackingFrame, decode, encode
-from genxr.xr_runtime.openxr.convert import FULLY_LOCATED
-from genxr.xr_runtime.openxr.source import OpenXRSource
 from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.replay_source import ReplaySource
 from genxr.xr_runtime.sim_source import SimulatedSource
 from genxr.xr_runtime.sources import TrackingSource
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming
-from tests.helpers.fake_openxr import PERIOD_NS, FakeRuntime, address, handle
+from tests.helpers.fake_openxr import BAD_JOINT, FakeHeadsetSource, TrackingRuntime
 
 START_NS = 10 * NS_PER_S
 """Where every source's clock starts (recordings are made on another clock, starting at 1 s)."""
-XR_TIME_OFFSET_NS = 3 * NS_PER_S
-"""The fake runtime's XrTime is the genxr time minus this: a source that forgets to convert is off by 3 s."""
 RECORDED_FRAMES = 40
 MAX_FRAMES = 400
 """More frames than any source here has before it ends."""
-VIEW_SPACE = 0x31
-BAD_JOINT = 9
-
-
-def to_xr(genxr_ns: int) -> int:
-    return genxr_ns - XR_TIME_OFFSET_NS
-
-
-def from_xr(xr_time: int) -> int:
-    return int(xr_time) + XR_TIME_OFFSET_NS
-
-
-# -- the OpenXR runtime side of tracking ------------------------------------------------------------
-
-
-class TrackingRuntime(FakeRuntime):
-    """:class:`FakeRuntime` (frames, call order, views) plus tracking: it throttles ``xrWaitFrame``
-    to one display period on ``clock`` (the frame's wake time is one period before its predicted
-    display time), locates the head and the hands only at the open frame's predicted display time
-    (anything else is a violation), and poses go NaN while ``bad_poses`` is set."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        super().__init__()
-        self.clock = clock
-        self.predicted_ns = to_xr(clock.now_ns())
-        self.bad_poses = False
-        self.trackers: list[int] = []
-        self.destroyed_trackers: list[int] = []
-        self.context_exits = 0
-        self.violations: list[str] = []
-        """Spec violations seen where raising is impossible (inside a C callback)."""
-        self._locate_hand = xr.PFN_xrLocateHandJointsEXT(self._locate_hand_joints)  # kept alive here
-
-    # frames: a runtime that blocks to its display
-    def wait_frame(self, session, frame_wait_info=None):
-        self.predicted_ns = max(self.predicted_ns, to_xr(self.clock.now_ns()))
-        state = super().wait_frame(session, frame_wait_info)
-        self.clock.sleep_until_ns(from_xr(self.predicted_ns) - PERIOD_NS)
-        return state
-
-    # instance, system, spaces, trackers
-    def get_system_properties(self, instance, system_id):
-        return xr.SystemProperties(system_id=system_id, system_name="genxr fake headset")
-
-    def get_instance_properties(self, instance):
-        return xr.InstanceProperties(runtime_name="genxr fake runtime")
-
-    def xrGetSystemProperties(self, instance, system_id, properties_ref):  # noqa: N802 - the raw function's name
-        chained = ctypes.cast(properties_ref._obj.next, ctypes.POINTER(xr.SystemHandTrackingPropertiesEXT))
-        chained.contents.supports_hand_tracking = True
-        return xr.Result.SUCCESS
-
-    def create_reference_space(self, session, create_info):
-        kind = xr.ReferenceSpaceType(create_info.reference_space_type)
-        return handle(xr.Space, VIEW_SPACE) if kind == xr.ReferenceSpaceType.VIEW else self.space
-
-    def create_hand_tracker_ext(self, session, create_info):
-        value = 0x40 + int(create_info.hand)
-        self.trackers.append(value)
-        return handle(xr.HandTrackerEXT, value)
-
-    def destroy_hand_tracker_ext(self, tracker):
-        self.destroyed_trackers.append(address(tracker))
-
-    def get_instance_proc_addr(self, instance, name):
-        assert name == "xrLocateHandJointsEXT", name
-        return self._locate_hand
-
-    # time
-    def convert_timespec_time_to_time_khr(self, instance, spec):
-        return to_xr(spec.tv_sec * NS_PER_S + spec.tv_nsec)
-
-    def convert_time_to_timespec_time_khr(self, instance, xr_time):
-        ns = from_xr(xr_time)
-        return xr.timespec(tv_sec=ns // NS_PER_S, tv_nsec=ns % NS_PER_S)
-
-    # tracking
-    def _check_time(self, what: str, xr_time: int) -> None:
-        if self.frame != "begun":
-            raise AssertionError(f"{what} outside a frame (frame {self.frame})")
-        if int(xr_time) != self.predicted_ns:
-            raise AssertionError(f"{what} at XrTime {int(xr_time)}, not the frame's predicted display time "
-                                 f"{self.predicted_ns}")
-
-    def _posef(self, x: float, bad: bool) -> xr.Posef:
-        position = xr.Vector3f(float("nan") if bad else x, 1.6, -0.3)
-        return xr.Posef(orientation=xr.Quaternionf(0.0, 0.0, 0.0, 1.0), position=position)
-
-    def locate_space(self, space, base_space, time):
-        assert address(space) == VIEW_SPACE and address(base_space) == address(self.space), "VIEW in the reference"
-        self._check_time("xrLocateSpace", time)
-        moved = (self.predicted_ns % NS_PER_S) / NS_PER_S  # the head moves with time
-        location = xr.SpaceLocation(pose=self._posef(0.1 * moved, self.bad_poses))
-        location.location_flags = FULLY_LOCATED
-        return location
-
-    def _locate_hand_joints(self, tracker, info, locations) -> int:
-        try:
-            info, locations = info.contents, locations.contents
-            if address(tracker) not in self.trackers or address(tracker) in self.destroyed_trackers:
-                raise AssertionError(f"xrLocateHandJointsEXT with tracker {address(tracker)}")
-            assert address(info.base_space) == address(self.space), "hands located in the reference space"
-            self._check_time("xrLocateHandJointsEXT", info.time)
-            if locations.joint_count != HAND_JOINT_COUNT:
-                raise AssertionError(f"xrLocateHandJointsEXT with {locations.joint_count} joints")
-            locations.is_active = True
-            for index in range(HAND_JOINT_COUNT):
-                joint = locations._joint_locations[index]
-                joint.pose = self._posef(0.01 * index, self.bad_poses and index == BAD_JOINT)
-                joint.radius = 0.01
-                joint.location_flags = FULLY_LOCATED
-            return int(xr.Result.SUCCESS)
-        except Exception as err:  # an exception cannot cross the C callback: record it, fail the call
-            self.violations.append(f"{type(err).__name__}: {err}")
-            return int(xr.Result.ERROR_RUNTIME_FAILURE)
-
-
-class XrFunctions:
-    """The ``xr`` module as the source sees it: pyopenxr's structs and enums, the runtime's
-    functions answered by the fake (no real runtime is ever called with its fake handles)."""
-
-    RUNTIME = frozenset({
-        "poll_event", "begin_session", "end_session", "wait_frame", "begin_frame", "end_frame", "locate_views",
-        "get_system_properties", "get_instance_properties", "create_reference_space", "create_hand_tracker_ext",
-        "destroy_hand_tracker_ext", "get_instance_proc_addr", "locate_space",
-        "convert_timespec_time_to_time_khr", "convert_time_to_timespec_time_khr",
-    })
-
-    def __init__(self, runtime: TrackingRuntime) -> None:
-        self._runtime = runtime
-        self.raw_functions = SimpleNamespace(xrGetSystemProperties=runtime.xrGetSystemProperties)
-
-    def __getattr__(self, name: str):
-        return getattr(self._runtime if name in self.RUNTIME else xr, name)
-
-
-class FakeGraphicsContext:
-    """Stands for pyopenxr's EGL ``ContextObject``, which owns (and on exit destroys) the session."""
-
-    def __init__(self, runtime: TrackingRuntime) -> None:
-        self.runtime = runtime
-
-    def __exit__(self, *exc: object) -> None:
-        self.runtime.context_exits += 1
-
-
-class FakeHeadsetSource(OpenXRSource):
-    """The OpenXR source with a graphics session on the fake runtime. Only what needs a real
-    loader is replaced (creating the instance and the EGL session); everything after the runtime
-    hands them over - ``_after_session`` (system properties, spaces, hand trackers, the frame
-    cycle), ``wait_frame``, ``read`` and ``__exit__`` - is the real code."""
-
-    def __init__(self, runtime: TrackingRuntime, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.runtime = runtime
-
-    def __enter__(self) -> FakeHeadsetSource:
-        self._xr = XrFunctions(self.runtime)
-        self._gl_context = FakeGraphicsContext(self.runtime)
-        self._instance, self._session = self.runtime.instance, self.runtime.session
-        self._after_session(1, ["XR_EXT_hand_tracking", "XR_KHR_convert_timespec_time"], headless=False)
-        self.runtime.queue("READY", "SYNCHRONIZED", "VISIBLE", "FOCUSED")  # as a runtime does once a session exists
-        return self
 
 
 # -- the implementations under test ---------------------------------------------------------------
@@ -277,13 +107,15 @@ def replay(timing: str) -> Callable[..., Case]:
 def openxr(tmp_path, clock: ManualClock) -> Case:
     runtime = TrackingRuntime(clock)
 
+    source = FakeHeadsetSource(runtime, clock=clock, fallback_rate_hz=90.0)
+
     def released() -> None:
         assert runtime.frame == "none", "the frame wait_frame opened was ended"
         assert sorted(runtime.destroyed_trackers) == sorted(runtime.trackers) and len(runtime.trackers) == 2
-        assert runtime.context_exits == 1, "the session (owned by the graphics context) was closed once"
+        assert runtime.live() == [], "trackers, spaces, the session and the instance were destroyed"
+        assert [gl.destroyed for gl in source.gl_contexts] == [1], "the graphics context was closed once"
 
-    return Case("openxr", clock, FakeHeadsetSource(runtime, clock=clock, fallback_rate_hz=90.0),
-                finish=lambda: runtime.queue("STOPPING", "IDLE", "EXITING"), released=released, runtime=runtime)
+    return Case("openxr", clock, source, finish=runtime.runtime_exit, released=released, runtime=runtime)
 
 
 FACTORIES: dict[str, Callable[..., Case]] = {

@@ -39,15 +39,19 @@ def pose_from_xr(posef) -> tuple[tuple[float, float, float], tuple[float, float,
 
 def head_from_xr(location) -> tuple[Pose, bool]:
     """(head pose, tracked) from an ``xr.SpaceLocation`` of the VIEW space; an unusable
-    location gives the identity pose with tracked False (the loop keeps the last good one)."""
+    location gives the identity pose with tracked False (the loop keeps the last good one).
+
+    Tracked means the orientation is tracked and the position valid: a 3DoF or simulated HMD
+    reports its position VALID but never TRACKED (a neck model), and its head is still
+    following the user. Orientation merely valid (dead reckoning after tracking loss) is not
+    tracked. (Whether the position itself is tracked is ``POSITION_TRACKED`` in the flags.)"""
     flags = int(location.location_flags)
     pose = pose_from_xr(location.pose)
     valid = (flags & (LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID)) == (
         LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID)
     if pose is None or not valid:
         return Pose(), False
-    tracked = (flags & (LocationFlags.ORIENTATION_TRACKED | LocationFlags.POSITION_TRACKED)) == (
-        LocationFlags.ORIENTATION_TRACKED | LocationFlags.POSITION_TRACKED)
+    tracked = bool(flags & LocationFlags.ORIENTATION_TRACKED)
     return Pose(position=pose[0], orientation=pose[1]), tracked
 
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import Pose
 from genxr.xr_runtime.openxr.convert import SessionAction, SessionStateMachine, pose_from_xr
 from genxr.xr_runtime.views import DisplayView, ViewFov
@@ -95,7 +96,7 @@ class OpenXRFrameCycle:
     """Events, frame pacing and view location of one session (see module docstring)."""
 
     def __init__(self, calls: OpenXRCalls, *, instance, session, reference_space, view_configuration: str,
-                 state_machine: SessionStateMachine | None = None) -> None:
+                 state_machine: SessionStateMachine | None = None, clock: Clock = MONOTONIC) -> None:
         import xr
 
         self._xr = xr
@@ -108,6 +109,9 @@ class OpenXRFrameCycle:
         """True once the runtime asked the application to exit or the session/instance is being lost."""
         self.frames_begun = 0
         self.frames_ended = 0
+        self.clock = clock
+        self._last_end: tuple[int, int] | None = None
+        """(predicted display time as XrTime, ``clock`` time at xrEndFrame) of the last frame ended."""
 
     @property
     def running(self) -> bool:
@@ -166,10 +170,18 @@ class OpenXRFrameCycle:
         if frame is None:
             return
         xr = self._xr
+        ended_at = self.clock.now_ns()
         self.calls.end_frame(self.session, xr.FrameEndInfo(
             display_time=frame.state.predicted_display_time, environment_blend_mode=xr.EnvironmentBlendMode.OPAQUE,
             layers=[ctypes.byref(layer) for layer in layers]))
         self.frames_ended += 1
+        self._last_end = (int(frame.state.predicted_display_time), ended_at)
+
+    def take_last_end(self) -> tuple[int, int] | None:
+        """(predicted display time as XrTime, ``clock`` time when xrEndFrame was called) of the frame
+        ended last, once: None when no frame was ended since the previous call."""
+        ended, self._last_end = self._last_end, None
+        return ended
 
     def close(self) -> None:
         """Ends a frame left open (leaving the loop early, Ctrl-C); the session itself is ended

@@ -16,10 +16,11 @@ closes it:
 Swapchains: one per view, created here at the compositor's per-view size (``width`` x
 ``height``, e.g. 256x256 - a CPU compositor cannot fill the 2k x 2k a headset recommends;
 the runtime scales the image over the view's field of view), one sample, usable as a
-transfer destination. pyopenxr's ``ContextObject`` creates its own at the recommended size
-and sample count (a multisampled texture cannot be uploaded into) and its ``view_loop``
-binds a framebuffer for rendering: neither fits uploading finished images, so its
-swapchains are left unused and the calls are made here.
+transfer destination. (pyopenxr's ``ContextObject``, which genxr does not use, creates its
+own at the recommended size and sample count - a multisampled texture cannot be uploaded
+into - and its ``view_loop`` binds a framebuffer for rendering: neither fits uploading
+finished images.) A display size above the runtime's maximum, or a runtime without a
+usable format, stops the session before it starts (:func:`headset_sink`).
 
 Colour: the images are sRGB-encoded 8-bit RGB. An sRGB swapchain format
 (``GL_SRGB8_ALPHA8``, ``GL_SRGB8``) stores them as they are (the runtime decodes); for a
@@ -146,7 +147,8 @@ class OpenXRSwapchainSink:
             if width > view.max_image_rect_width or height > view.max_image_rect_height:
                 raise SwapchainError(f"view {index}: the display size {width}x{height} (display.width x "
                                      f"display.height) exceeds the runtime's maximum "
-                                     f"{view.max_image_rect_width}x{view.max_image_rect_height}")
+                                     f"{view.max_image_rect_width}x{view.max_image_rect_height}; set "
+                                     f"display.width and display.height at most that")
         self.format = choose_swapchain_format(list(self.calls.enumerate_swapchain_formats(cycle.session)))
         self.swapchains: list[ViewSwapchain] = []
         try:
@@ -232,9 +234,22 @@ class OpenXRSwapchainSink:
 
 def headset_sink(source: object, width: int, height: int) -> AbstractContextManager[OpenXRSwapchainSink | None]:
     """The swapchain sink for ``source`` when it is an entered OpenXR graphics session (a headset),
-    rendering ``width`` x ``height`` per view; otherwise a context that yields None."""
-    from genxr.xr_runtime.openxr.source import OpenXRSource
+    rendering ``width`` x ``height`` per view; otherwise a context that yields None.
+
+    A headset that cannot take the display (a size above the runtime's maximum, no usable
+    swapchain format, a runtime refusing the swapchains) is an
+    :class:`~genxr.xr_runtime.openxr.source.OpenXRUnavailableError` with a one-line message
+    saying what to change: the session stops before it starts (``genxr demo`` exits 2)."""
+    import xr
+
+    from genxr.xr_runtime.openxr.source import OpenXRSource, OpenXRUnavailableError
 
     if not (isinstance(source, OpenXRSource) and source.graphics):
         return nullcontext()
-    return OpenXRSwapchainSink(source.frame_cycle, system_id=source.system_id, width=width, height=height)
+    try:
+        return OpenXRSwapchainSink(source.frame_cycle, system_id=source.system_id, width=width, height=height)
+    except SwapchainError as err:
+        raise OpenXRUnavailableError(f"the headset cannot show this session's display: {err}") from err
+    except xr.XrException as err:
+        raise OpenXRUnavailableError(f"the headset's swapchains ({width}x{height} per eye) could not be created: "
+                                     f"{type(err).__name__}: {' '.join(str(err).split())}") from err
