@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -33,6 +34,22 @@ def sha256_problem(payload: bytes, expected: object) -> str | None:
     if sha256_hex(payload) == expected:
         return None
     return f"sha256 does not match config.json ({len(payload)} bytes; truncated or corrupt)"
+
+
+def read_weights(path: Path, sha256: str | None) -> dict[str, Any]:
+    """The tensors of the safetensors file ``path``, checked against the digest ``config.json``
+    recorded (None: recorded by no one, loaded unchecked); :class:`InvalidConfig` naming what is
+    wrong (the caller prefixes the file and raises its own ``CheckpointError``)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    payload = path.read_bytes()
+    if sha256 is not None and (problem := sha256_problem(payload, sha256)):
+        raise InvalidConfig(problem)
+    try:
+        return load(payload)
+    except SafetensorError as err:
+        raise InvalidConfig(f"unreadable safetensors ({err})") from None
 
 
 def state_problem(stored: Mapping[str, Any], needed: Mapping[str, Any]) -> str | None:

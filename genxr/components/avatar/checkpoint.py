@@ -25,13 +25,12 @@ from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from safetensors import SafetensorError
-from safetensors.torch import load, save
+from safetensors.torch import save
 from torch import nn
 
 from genxr.components.avatar.generator import LatentGenerator, LatentGeneratorConfig
 from genxr.components.avatar.vae import MotionVAE, MotionVAEConfig
-from genxr.platform.checkpoints import InvalidConfig, sha256_hex, sha256_problem, state_problem, validate
+from genxr.platform.checkpoints import InvalidConfig, read_weights, sha256_hex, state_problem, validate
 
 CHECKPOINT_ROOT = Path(__file__).parent / "checkpoints"
 FORMAT = "genxr-avatar-v1"
@@ -127,14 +126,10 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, nn.Module], dict]:
             configs[name] = _config_from_dict(KINDS[entry.kind][1], entry.config, f"models.{name}.config")
         except InvalidConfig as err:
             raise CheckpointError(f"avatar checkpoint {config_path}: {err}") from None
-    payload = weights_path.read_bytes()
-    problem = sha256_problem(payload, header.sha256)
-    if problem:
-        raise CheckpointError(f"avatar checkpoint {weights_path}: {problem}")
     try:
-        tensors = load(payload)
-    except SafetensorError as err:
-        raise CheckpointError(f"avatar checkpoint {weights_path}: unreadable safetensors ({err})") from None
+        tensors = read_weights(weights_path, header.sha256)
+    except InvalidConfig as err:
+        raise CheckpointError(f"avatar checkpoint {weights_path}: {err}") from None
     models: dict[str, nn.Module] = {}
     for name, model_config in configs.items():
         model_cls = KINDS[header.models[name].kind][0]

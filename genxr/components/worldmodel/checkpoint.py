@@ -28,7 +28,7 @@ from torch import nn
 
 from genxr.components.worldmodel.codec import FrameCodec, FrameCodecConfig
 from genxr.components.worldmodel.dit import VideoDiT, VideoDiTConfig
-from genxr.platform.checkpoints import InvalidConfig, sha256_hex, sha256_problem, state_problem, validate
+from genxr.platform.checkpoints import InvalidConfig, read_weights, sha256_hex, state_problem, validate
 
 FORMAT = "genxr-worldmodel-v1"
 CHECKPOINT_ROOT = Path(__file__).parent / "checkpoints"
@@ -119,14 +119,10 @@ def load_model(directory: Path, expected=None) -> tuple[nn.Module, dict]:
     weights = directory / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"world-model checkpoint {directory}: model.safetensors is missing")
-    payload = weights.read_bytes()
-    problem = sha256_problem(payload, config["sha256"])
-    if problem:
-        raise CheckpointError(f"{weights}: {problem}")
     try:
-        tensors = load(payload)
-    except SafetensorError as err:
-        raise CheckpointError(f"{weights}: unreadable safetensors ({err})") from None
+        tensors = read_weights(weights, config["sha256"])
+    except InvalidConfig as err:
+        raise CheckpointError(f"{weights}: {err}") from None
     model_cls, config_cls = KINDS[config["kind"]]
     try:
         model_config = config_from_dict(config_cls, config["config"], "config")

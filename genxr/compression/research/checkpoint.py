@@ -35,8 +35,7 @@ from typing import Annotated, Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
-from safetensors import SafetensorError
-from safetensors.torch import load, save
+from safetensors.torch import save
 from torch import nn
 
 from genxr.compression.heads import attention_modules
@@ -45,7 +44,7 @@ from genxr.compression.research.models.llama import LlamaConfig
 from genxr.compression.research.models.preact_resnet import PreActResNetConfig
 from genxr.compression.research.models.resnet import ResNetConfig
 from genxr.compression.research.models.vit import ViTConfig
-from genxr.platform.checkpoints import InvalidConfig, sha256_hex, sha256_problem, state_problem, validate
+from genxr.platform.checkpoints import InvalidConfig, read_weights, sha256_hex, state_problem, validate
 
 FORMAT, VERSION = "genxr-checkpoint", 1
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -126,15 +125,10 @@ def load_checkpoint(directory: Path | str) -> tuple[nn.Module, dict]:
     """Rebuilds the model (in eval mode) and returns it with its config (checks: module docstring)."""
     config = read_config(directory)
     path, weights = Path(directory) / CONFIG, Path(directory) / WEIGHTS
-    payload = weights.read_bytes()
-    if config.get("sha256") is not None:
-        problem = sha256_problem(payload, config["sha256"])
-        if problem:
-            raise CheckpointError(f"{weights}: {problem}")
     try:
-        tensors = load(payload)
-    except SafetensorError as err:
-        raise CheckpointError(f"{weights}: unreadable safetensors ({err})") from None
+        tensors = read_weights(weights, config.get("sha256"))
+    except InvalidConfig as err:
+        raise CheckpointError(f"{weights}: {err}") from None
     architecture, kwargs = config["architecture"], config["kwargs"]
     if architecture in KWARGS:
         unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(KWARGS[architecture])})
