@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import BaseModel
 
 from genxr.platform.messages import (
     AudioChunk,
@@ -45,3 +46,25 @@ def all_messages() -> list:
                      reprojection_deg=1.5, content_age_ns=40_000_000, stale=False),
         SessionEvent(session_id="s", time_ns=12, kind="tracking_lost", detail="left hand"),
     ]
+
+
+def assert_same(a, b) -> None:
+    """``a`` and ``b`` are the same message: same type, every field equal, arrays equal in dtype,
+    shape and value (lists of messages or of arrays compared item by item)."""
+    assert type(a) is type(b)
+    for name in type(a).model_fields:
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, list):
+            assert len(x) == len(y), name
+            for u, v in zip(x, y):
+                assert_same(u, v) if isinstance(u, BaseModel) else _assert_same_array(u, v, name)
+        elif isinstance(x, BaseModel):
+            assert_same(x, y)
+        elif isinstance(x, np.ndarray):
+            _assert_same_array(x, y, name)
+        else:
+            assert x == y, name
+
+
+def _assert_same_array(x: np.ndarray, y: np.ndarray, name: str) -> None:
+    assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), name

@@ -49,7 +49,7 @@ from genxr.platform.messages import (
     decode,
     encode,
 )
-from tests.helpers.messages import all_messages
+from tests.helpers.messages import all_messages, assert_same
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -631,26 +631,6 @@ def test_random_and_damaged_payloads_decode_or_are_refused(data):
 
 
 # --- valid messages round-trip exactly --------------------------------------------------------------
-
-
-def assert_same(a, b) -> None:
-    assert type(a) is type(b)
-    for name in type(a).model_fields:
-        x, y = getattr(a, name), getattr(b, name)
-        if isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), name
-        elif isinstance(x, list):
-            assert len(x) == len(y), name
-            for u, v in zip(x, y):
-                assert_same(u, v) if isinstance(u, BaseModel) else assert_same_array(u, v)
-        elif isinstance(x, BaseModel):
-            assert_same(x, y)
-        else:
-            assert x == y, name
-
-
-def assert_same_array(x, y) -> None:
-    assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
 
 
 def round_trips(message: Message) -> None:

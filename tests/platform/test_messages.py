@@ -9,7 +9,7 @@ import math
 import msgpack
 import numpy as np
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from genxr.platform.messages import (
     HAND_JOINT_COUNT,
@@ -31,7 +31,7 @@ from genxr.platform.messages import (
     decode,
     encode,
 )
-from tests.helpers.messages import all_messages, world_frame
+from tests.helpers.messages import all_messages, assert_same, world_frame
 from tests.helpers.tracking import two_handed_frame
 
 
@@ -51,22 +51,6 @@ def error_of(excinfo) -> dict:
     errors = excinfo.value.errors()
     assert errors, "a ValidationError must carry at least one error"
     return errors[0]
-
-
-def assert_same(a, b) -> None:
-    assert type(a) is type(b)
-    for name in type(a).model_fields:
-        x, y = getattr(a, name), getattr(b, name)
-        if isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), name
-        elif isinstance(x, list):
-            assert len(x) == len(y)
-            for u, v in zip(x, y):
-                assert_same(u, v)
-        elif isinstance(x, BaseModel):
-            assert_same(x, y)
-        else:
-            assert x == y, name
 
 
 def test_every_message_type_is_covered_by_the_round_trip_tests():

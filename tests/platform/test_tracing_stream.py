@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import random
 import tracemalloc
 
@@ -15,6 +14,7 @@ import pytest
 from genxr.platform import tracing
 from genxr.platform.clock import ManualClock
 from genxr.platform.tracing import LiveSpanWriter, Span, Tracer, read_span_file
+from tests.helpers.disk import DiskFillsUp
 from tests.helpers.tracing import validate_chrome_trace
 
 
@@ -150,25 +150,8 @@ def test_spans_kept_before_the_writer_starts_are_written_and_older_ones_counted(
     assert tracer.dropped_spans == 15 + 10
 
 
-class FillsUp:
-    """``os`` for the tracing module, with a disk that is full after ``room`` bytes of spans."""
-
-    def __init__(self, room: int) -> None:
-        self.room = room
-
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-    def write(self, fd, data):
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        written = os.write(fd, bytes(data[:self.room]))
-        self.room -= written
-        return written
-
-
 def test_a_full_disk_keeps_every_whole_line_and_says_which_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracing, "os", FillsUp(room=20_000))
+    monkeypatch.setattr(tracing, "os", DiskFillsUp(room=20_000))
     tracer = Tracer(clock=ManualClock())
     path = tmp_path / "spans.jsonl"
     with LiveSpanWriter(tracer, path, interval_s=10) as writer:

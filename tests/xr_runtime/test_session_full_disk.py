@@ -4,9 +4,7 @@ names the file and says there is no space left; ``genxr demo`` exits 2 saying so
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import subprocess
 
 import pytest
@@ -19,27 +17,11 @@ from genxr.xr_runtime.recording import writer
 from genxr.xr_runtime.recording.format import CHUNKS_FILE
 from genxr.xr_runtime.recording.reader import read_recording, verify_recording
 from genxr.xr_runtime.session import SessionError, run_session
+from tests.helpers.disk import DiskFillsUp
 from tests.helpers.cli import said
 from tests.helpers.tracing import validate_chrome_trace
 
 QUICK = {"display": {"width": 64, "height": 64}, "session": {"world": "ground_truth", "avatar": False}}
-
-
-class DiskFillsUp:
-    """``os`` for one module, with a disk that is full after ``room`` more bytes are written."""
-
-    def __init__(self, room: int) -> None:
-        self.room = room
-
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-    def write(self, fd, data):
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        written = os.write(fd, bytes(data[:self.room]))
-        self.room -= written
-        return written
 
 
 def test_a_full_disk_while_recording_stops_the_session_and_writes_what_it_can(tmp_path, monkeypatch):

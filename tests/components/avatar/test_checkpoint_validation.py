@@ -5,68 +5,46 @@ and then fails every request - and a session given one runs without its avatar, 
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import pytest
 
 from genxr.components.avatar.checkpoint import CheckpointError, load_checkpoint, shipped_checkpoint
 from genxr.components.avatar.service import AvatarService, AvatarUnavailableError
+from tests.helpers.checkpoints import delete_key, edited_copy, set_key
 
 
 def _edited(tmp_path, edit):
     """A copy of the shipped checkpoint whose parsed config.json went through ``edit``."""
-    directory = shutil.copytree(shipped_checkpoint("cpu"), tmp_path / "ck")
-    path = directory / "config.json"
-    config = json.loads(path.read_text())
-    edit(config)
-    path.write_text(json.dumps(config))
-    return directory, path
+    return edited_copy(shipped_checkpoint("cpu"), tmp_path / "ck", edit)
 
 
-def _set(*keys_and_value):
-    *keys, value = keys_and_value
-
-    def edit(config):
-        for key in keys[:-1]:
-            config = config[key]
-        config[keys[-1]] = value
-    return edit
-
-
-def _delete(*keys):
-    def edit(config):
-        for key in keys[:-1]:
-            config = config[key]
-        del config[keys[-1]]
-    return edit
 
 
 VAE, GENERATOR = ("models", "vae", "config"), ("models", "generator", "config")
 BAD = {
     # before: loaded, then every request failed (ZeroDivisionError / view errors / NaN masks)
-    "heads 0": (_set(*VAE, "transformer", "heads", 0), "models.vae.config.transformer.heads = 0: Input should be greater than 0"),
-    "heads not dividing width": (_set(*GENERATOR, "transformer", "heads", 5),
+    "heads 0": (set_key(*VAE, "transformer", "heads", 0), "models.vae.config.transformer.heads = 0: Input should be greater than 0"),
+    "heads not dividing width": (set_key(*GENERATOR, "transformer", "heads", 5),
                                  "models.generator.config.transformer: width 96 must be a multiple of heads 5"),
-    "heads as float": (_set(*GENERATOR, "transformer", "heads", 4.0), "models.generator.config.transformer.heads = 4.0"),
-    "window 0": (_set(*VAE, "transformer", "window", 0), "models.vae.config.transformer.window = 0"),
-    "window as text": (_set(*VAE, "transformer", "window", "80"), "models.vae.config.transformer.window = '80'"),
-    "causal as text": (_set(*GENERATOR, "causal", "yes"), "models.generator.config.causal = 'yes'"),
+    "heads as float": (set_key(*GENERATOR, "transformer", "heads", 4.0), "models.generator.config.transformer.heads = 4.0"),
+    "window 0": (set_key(*VAE, "transformer", "window", 0), "models.vae.config.transformer.window = 0"),
+    "window as text": (set_key(*VAE, "transformer", "window", "80"), "models.vae.config.transformer.window = '80'"),
+    "causal as text": (set_key(*GENERATOR, "causal", "yes"), "models.generator.config.causal = 'yes'"),
     # before: a ValueError out of MotionVAEConfig / AvatarStream, which crashed `genxr demo`
-    "root_heading": (_set(*VAE, "root_heading", "sideways"),
+    "root_heading": (set_key(*VAE, "root_heading", "sideways"),
                      "models.vae.config.root_heading = 'sideways': Input should be 'absolute' or 'user'"),
-    "generator not causal": (_set(*GENERATOR, "causal", False), "models.generator.config.causal = False: the generator must be causal"),
-    "baseline causal": (_set("models", "baseline", "config", "causal", True),
+    "generator not causal": (set_key(*GENERATOR, "causal", False), "models.generator.config.causal = False: the generator must be causal"),
+    "baseline causal": (set_key("models", "baseline", "config", "causal", True),
                         "models.baseline.config.causal = True: the baseline must be non-causal"),
     # before: AttributeError tracebacks
-    "models a list": (_set("models", []), "not a valid config (models = []: Input should be an object"),
-    "model entry a string": (_set("models", "vae", "x"), "models.vae = 'x'"),
+    "models a list": (set_key("models", []), "not a valid config (models = []: Input should be an object"),
+    "model entry a string": (set_key("models", "vae", "x"), "models.vae = 'x'"),
     # before: passed unchecked
-    "format missing": (_delete("format"), "format: Field required"),
-    "unknown model name": (_set("models", "teacher", {"kind": "MotionVAE", "config": {}}), "models.teacher"),
-    "vae of the wrong kind": (_set("models", "vae", "kind", "LatentGenerator"),
+    "format missing": (delete_key("format"), "format: Field required"),
+    "unknown model name": (set_key("models", "teacher", {"kind": "MotionVAE", "config": {}}), "models.teacher"),
+    "vae of the wrong kind": (set_key("models", "vae", "kind", "LatentGenerator"),
                               "models.vae.kind = 'LatentGenerator': the vae must be a MotionVAE"),
-    "gaze_drop_prob above 1": (_set(*GENERATOR, "gaze_drop_prob", 1.5), "models.generator.config.gaze_drop_prob = 1.5"),
+    "gaze_drop_prob above 1": (set_key(*GENERATOR, "gaze_drop_prob", 1.5), "models.generator.config.gaze_drop_prob = 1.5"),
 }
 
 
@@ -82,7 +60,7 @@ def test_a_bad_config_field_is_refused_naming_file_field_and_value(tmp_path, cas
 
 
 def test_an_old_config_without_root_heading_still_loads_in_the_avatar_frame(tmp_path):
-    directory, _ = _edited(tmp_path, _delete(*VAE, "root_heading"))
+    directory, _ = _edited(tmp_path, delete_key(*VAE, "root_heading"))
     models, _ = load_checkpoint(directory)
     assert models["vae"].config.root_heading == "absolute"
 
