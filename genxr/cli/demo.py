@@ -92,6 +92,9 @@ def run_demo(config: GenXRConfig, console: Console, out: Path | None = None, sec
     console.print(summary_table(result.metrics))
     print_message(f"session folder: {result.folder}/ (recording/, trace.json for ui.perfetto.dev, metrics.json, "
                   "session.mp4)")
+    if result.source_lost is not None:
+        print_error(f"{result.source_lost}; the session stopped and every file was closed and is complete")
+        return 2
     if result.interrupted:
         print_message(f"interrupted ({result.interrupted_by}): every file was closed and is complete", style="yellow")
         return EXIT_INTERRUPTED.get(result.interrupted_by, 130)

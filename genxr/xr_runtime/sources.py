@@ -25,6 +25,12 @@ from genxr.platform.messages import TrackingFrame
 from genxr.xr_runtime.timing import FrameTiming
 
 
+class TrackingSourceLost(RuntimeError):
+    """The source's device or runtime went away mid-session (an OpenXR runtime whose service
+    died: instance or session lost). The session ends as an interruption does - every file closed
+    and complete, a ``stopped`` event saying why - and the message says what happened."""
+
+
 @runtime_checkable
 class TrackingSource(Protocol):
     paces_display: bool
@@ -40,6 +46,7 @@ class TrackingSource(Protocol):
         ...
 
     def read(self, timing: FrameTiming) -> TrackingFrame | None:
-        """Tracking for the frame with ``timing``; None once the source has ended."""
+        """Tracking for the frame with ``timing``; None once the source has ended.
+        ``wait_frame`` and ``read`` raise :class:`TrackingSourceLost` when the device is gone."""
         ...
 

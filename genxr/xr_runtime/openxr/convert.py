@@ -10,10 +10,13 @@ right-handed space (+Y up, -Z forward), metres, quaternions (x, y, z, w).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 
 import numpy as np
 
+from genxr.xr_runtime.sources import TrackingSourceLost
 from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, LocationFlags, Pose
 
 FULLY_LOCATED = int(LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID
@@ -120,3 +123,15 @@ class SessionStateMachine:
         if state == "LOSS_PENDING":
             return SessionAction.LOST
         return SessionAction.NONE
+
+
+@contextmanager
+def source_lost_on(xr) -> Iterator[None]:
+    """Raises :class:`~genxr.xr_runtime.sources.TrackingSourceLost` for the errors of a runtime
+    that went away mid-session (instance or session lost, the runtime failing) inside the block."""
+    try:
+        yield
+    except (xr.InstanceLostError, xr.SessionLostError, xr.RuntimeFailureError) as err:
+        raise TrackingSourceLost(f"the OpenXR runtime went away mid-session ({type(err).__name__}: "
+                                 f"{str(err).strip() or 'no detail'}); restart the runtime (e.g. monado-service) "
+                                 "and the session") from err

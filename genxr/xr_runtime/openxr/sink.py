@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genxr.platform.messages import DisplayFrame
+from genxr.xr_runtime.openxr.convert import source_lost_on
 from genxr.xr_runtime.openxr.frames import OpenXRCalls, OpenXRFrameCycle
 
 GL_RGBA8 = 0x8058
@@ -175,7 +176,14 @@ class OpenXRSwapchainSink:
         self.close()
 
     def submit(self, frame: DisplayFrame) -> None:
-        """Ends the open OpenXR frame with ``frame``'s views (see module docstring)."""
+        """Ends the open OpenXR frame with ``frame``'s views (see module docstring); a runtime gone
+        mid-session is :class:`~genxr.xr_runtime.sources.TrackingSourceLost`."""
+        import xr
+
+        with source_lost_on(xr):
+            self._submit(frame)
+
+    def _submit(self, frame: DisplayFrame) -> None:
         open_frame = self.cycle.open_frame
         if open_frame is None:
             return  # the session is not running: the runtime shows nothing of this application

@@ -67,7 +67,7 @@ from types import TracebackType
 from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, LocationFlags, Pose, TrackingFrame
 from genxr.platform.units import NS_PER_MS, NS_PER_S
-from genxr.xr_runtime.openxr.convert import SessionStateMachine, hand_from_xr, head_from_xr
+from genxr.xr_runtime.openxr.convert import SessionStateMachine, hand_from_xr, head_from_xr, source_lost_on
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming, skipped_refreshes
 
 UNAVAILABLE_MESSAGE = (
@@ -416,6 +416,14 @@ class OpenXRSource:
         return self._display_ns[1] - ended[1]
 
     def wait_frame(self) -> FrameTiming:
+        with self._lost_is_source_lost():
+            return self._wait_frame()
+
+    def _lost_is_source_lost(self):
+        """Turns the runtime going away (its service killed mid-session) into :class:`TrackingSourceLost`."""
+        return source_lost_on(self._xr)
+
+    def _wait_frame(self) -> FrameTiming:
         if self.graphics:  # a headset: the frame cycle waits, begins and locates the views
             self._frame_id += 1
             frame = self.frame_cycle.begin(self._frame_id)
@@ -443,6 +451,10 @@ class OpenXRSource:
                            previous_end_margin_ns=margin)
 
     def read(self, timing: FrameTiming) -> TrackingFrame | None:
+        with self._lost_is_source_lost():
+            return self._read(timing)
+
+    def _read(self, timing: FrameTiming) -> TrackingFrame | None:
         if self.frame_cycle.ended:
             return None
         if not self.state_machine.running:

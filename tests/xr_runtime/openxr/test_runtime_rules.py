@@ -439,8 +439,8 @@ def test_a_raw_call_that_fails_is_raised_not_ignored(clock):
     runtime = TrackingRuntime(clock)
     with FakeHeadsetSource(runtime, clock=clock) as source:
         timing = source.wait_frame()
-        runtime.fail["xrLocateHandJointsEXT"] = xr.SessionLostError()
-        with pytest.raises(xr.SessionLostError, match="xrLocateHandJointsEXT"):
+        runtime.fail["xrLocateHandJointsEXT"] = xr.ValidationFailureError()
+        with pytest.raises(xr.ValidationFailureError, match="xrLocateHandJointsEXT"):
             source.read(timing)
     assert runtime.live() == []
 
