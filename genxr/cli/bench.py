@@ -35,6 +35,31 @@ def bench_fold(
     print_json(run(ratio=ratio, repeats=repeats), as_json)
 
 
+@bench_app.command("fold-pretrained")
+def bench_fold_pretrained(
+    ratios: Annotated[str, typer.Option(help="comma-separated fractions of channels/heads removed per group")] = "0.3,0.5",
+    models: Annotated[str, typer.Option(help="comma-separated subset of all-MiniLM-L6-v2,paraphrase-MiniLM-L3-v2")] = "",
+    sentences: Annotated[int, typer.Option(min=2, max=50, help="benchmark sentences used (25 paraphrase pairs)")] = 50,
+    seeds: Annotated[str, typer.Option(help="comma-separated k-means seeds fold runs with (means reported)")] = "0,1,2",
+    as_json: JsonFlag = False,
+) -> None:
+    """Fold (data-free repair) vs L2 pruning on pretrained sentence encoders shipped in PyPI packages:
+    embedding cosine to the original, params/MACs and wall time per model and ratio."""
+    from transformers.utils import logging
+
+    from genxr.evaluation.benchmarks.fold_pretrained import MODELS, ModelUnavailable, run
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        ratio_values = tuple(float(r) for r in ratios.split(","))
+        chosen = tuple(models.split(",")) if models else MODELS
+        result = run(ratio_values, chosen, sentences, seeds=tuple(int(x) for x in seeds.split(",")))
+    except (ModelUnavailable, ValueError) as err:
+        fail(f"{err}")
+    print_json(result, as_json)
+
+
 @bench_app.command("frameloop")
 def bench_frameloop(
     seconds: Annotated[float, typer.Option(min=0.5, help="length of the session and of the baseline run")] = 10.0,

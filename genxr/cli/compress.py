@@ -12,52 +12,121 @@ from genxr.cli.output import fail, print_message
 compress_app = typer.Typer(help="Model compression: folding and pruning sweeps.", no_args_is_help=True)
 
 Ratio = Annotated[float, typer.Option(help="fraction of channels removed in every group, in [0, 1)")]
-Out = Annotated[Path, typer.Option(help="directory for the compressed checkpoint")]
+Out = Annotated[Path, typer.Option(help="directory for the compressed checkpoint / model folder")]
+
+
+BIG_MODEL_PARAMS = 10_000_000
+"""From this many parameters fold/prune show a progress bar over groups (stderr)."""
 
 
 def _compress(checkpoint: Path, out: Path, method: str, **options) -> None:
-    from genxr.compression import CompressionError, TraceError, fold, prune
+    """A genxr zoo checkpoint or a Hugging Face model folder (or genxr's folded-HF format) -> ``out``."""
+    from genxr.compression import hf
+
+    try:
+        kind = hf.folder_kind(checkpoint) if checkpoint.is_dir() else None
+    except hf.HFFormatError as err:
+        fail(f"{err}")
+    if kind in ("transformers", hf.FORMAT):
+        _compress_hf(checkpoint, out, method, **options)
+    else:
+        _compress_zoo(checkpoint, out, method, **options)
+
+
+def _run(method: str, model, x, **options):
+    from genxr.compression import fold, prune
+
+    options["progress"] = sum(p.numel() for p in model.parameters()) >= BIG_MODEL_PARAMS
+    return fold(model, x, **options) if method == "fold" else prune(model, x, **options)
+
+
+def _compress_zoo(checkpoint: Path, out: Path, method: str, **options) -> None:
+    from genxr.compression import CompressionError, TraceError
     from genxr.compression.research.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from genxr.compression.research.models import example_inputs
 
     try:
         model, config = load_checkpoint(checkpoint)
         x = example_inputs(model)
-        if method == "fold":
-            compressed, report = fold(model, x, **options)
-        else:
-            compressed, report = prune(model, x, **options)
-    except (CheckpointError, CompressionError, TraceError, ValueError) as err:
+        compressed, report = _run(method, model, x, **options)
+    except CheckpointError as err:
+        fail(f"{err}; nor a Hugging Face model folder (config.json with model_type, and model.safetensors or "
+             "pytorch_model.bin)" if "is not a genxr checkpoint" in str(err) else f"{err}")
+    except (CompressionError, TraceError, ValueError) as err:
         fail(f"{err}")
     metadata = dict(config["metadata"], compression=report.to_dict(), source=str(checkpoint))
     save_checkpoint(compressed, out, metadata=metadata)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    print_message(f"{report.method} ratio {report.ratio}: {len(report.groups)} groups, parameters "
-                  f"{report.params_before:,} -> {report.params_after:,} (-{report.param_reduction:.1%}), "
-                  f"MACs -{report.mac_reduction:.1%}; wrote {out}/")
+    _print_report(report, out, "genxr checkpoint (genxr.compression.research.checkpoint.load_checkpoint)")
+
+
+def _compress_hf(folder: Path, out: Path, method: str, **options) -> None:
+    import torch
+    from transformers.utils import logging
+
+    from genxr.compression import CompressionError, TraceError, hf
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    declared = (hf.read_config(folder) or {})
+    declared = declared.get("dtype") or declared.get("torch_dtype") or (declared.get("config") or {}).get("dtype")
+    try:
+        model = hf.load_pretrained(folder, dtype=torch.float32)
+        x = hf.example_inputs(model)
+        compressed, report = _run(method, model, x, **options)
+    except (hf.HFFormatError, CompressionError, TraceError, ValueError) as err:
+        fail(f"{err}")
+    if declared in ("float16", "bfloat16"):
+        compressed = compressed.to(getattr(torch, declared))
+    metadata = {"compression": report.to_dict(), "source": str(folder)}
+    saved = hf.save_pretrained(compressed, out, metadata=metadata)
+    hf.copy_assets(folder, out)
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if saved["format"] == "transformers":
+        how = f"Hugging Face format ({type(compressed).__name__}.from_pretrained loads it; config rewritten: {report.config_updates})"
+    else:
+        how = f"genxr format (genxr.compression.hf.load_pretrained loads it) because {saved['note']}"
+    _print_report(report, out, how)
+
+
+def _print_report(report, out: Path, how: str) -> None:
+    """The report on stdout, one plain line each (any terminal width): per group channels/heads before ->
+    after, reconstruction error and repair; skipped groups and why; parameters and MACs before and
+    after. Where and in which format the result went: on stderr."""
+    lines = [f"{report.method} ratio {report.ratio}"]
+    lines += [f"  {g.kind:<8} {g.name}: {g.before} -> {g.after}, error {g.error:.4f}" + (f", {g.repair}" if g.repair else "")
+              for g in report.groups]
+    lines += [f"  skipped  {name}: {reason}" for name, reason in report.skipped.items()]
+    lines.append(f"{len(report.groups)} groups compressed, {len(report.skipped)} skipped; parameters "
+                 f"{report.params_before:,} -> {report.params_after:,} (-{report.param_reduction:.1%}), MACs "
+                 f"{report.macs_before:,} -> {report.macs_after:,} (-{report.mac_reduction:.1%})")
+    typer.echo("\n".join(lines))
+    print_message(f"wrote {out}/ ({how}) and {out}/report.json")
 
 
 def fold_command(
-    checkpoint: Annotated[Path, typer.Argument(help="genxr checkpoint directory (config.json + model.safetensors)")],
+    checkpoint: Annotated[Path, typer.Argument(help="genxr checkpoint or Hugging Face model folder "
+                                                   "(config.json + model.safetensors / pytorch_model.bin)")],
     ratio: Ratio = 0.5,
     out: Out = Path("folded"),
     repair: Annotated[str, typer.Option(help="none | auto | fold-ar | expected-activation")] = "auto",
     attention: Annotated[bool, typer.Option(help="also fold attention by whole heads")] = True,
     seed: Annotated[int, typer.Option(help="k-means seed")] = 0,
 ) -> None:
-    """Fold a checkpoint (calibration-free: cluster channels, merge, remove) into a new checkpoint."""
+    """Fold a checkpoint or Hugging Face model (calibration-free: cluster channels and heads, merge, remove)."""
     _compress(checkpoint, out, "fold", ratio=ratio, repair=repair, attention=attention, seed=seed)
 
 
 def prune_command(
-    checkpoint: Annotated[Path, typer.Argument(help="genxr checkpoint directory (config.json + model.safetensors)")],
+    checkpoint: Annotated[Path, typer.Argument(help="genxr checkpoint or Hugging Face model folder "
+                                                   "(config.json + model.safetensors / pytorch_model.bin)")],
     ratio: Ratio = 0.5,
     out: Out = Path("pruned"),
     criterion: Annotated[str, typer.Option(help="l1 | l2 | random")] = "l2",
     attention: Annotated[bool, typer.Option(help="also prune attention by whole heads")] = True,
     seed: Annotated[int, typer.Option(help="seed of the random criterion")] = 0,
 ) -> None:
-    """Prune a checkpoint by magnitude (Torch-Pruning's importance) on the same groups as fold."""
+    """Prune a checkpoint or Hugging Face model by magnitude (Torch-Pruning's importance) on the same groups as fold."""
     _compress(checkpoint, out, "prune", ratio=ratio, criterion=criterion, attention=attention, seed=seed)
 
 

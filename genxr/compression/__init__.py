@@ -11,6 +11,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "api": ["fold", "prune"],
-    "groups": ["CompressionError", "TraceError"],
+    "groups": ["AttentionLayoutError", "CompressionError", "TraceError"],
+    "hf": ["load_pretrained", "save_pretrained"],
     "report": ["CompressionReport", "GroupReport"],
 })

@@ -7,12 +7,14 @@ consumer "in"), the tensors carrying the channel (from ``handlers``), and an ind
 (n_channels, per) from the group's channel to the module's positions. A group is foldable
 when its channels are read by at least one consumer (channels that reach the model output,
 such as logits, are not), it has no channel-mixing normalisation (LayerNorm, RMSNorm,
-GroupNorm: a transformer's residual stream) and every module in it has a handler.
+GroupNorm and their look-alikes by class name such as Hugging Face's LlamaRMSNorm: a
+transformer's residual stream) and every module in it has a handler.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -21,6 +23,7 @@ import torch_pruning as tp
 from torch import nn
 
 from genxr.compression.handlers import CHANNEL_MIXING, HANDLERS, PASS_THROUGH, OpType, Slot, UnsupportedLayerError
+from genxr.compression.heads import as_heads
 
 
 class TraceError(RuntimeError):
@@ -29,6 +32,10 @@ class TraceError(RuntimeError):
 
 class CompressionError(RuntimeError):
     """Compression produced a model that does not run, or Torch-Pruning refused a group; names it."""
+
+
+class AttentionLayoutError(CompressionError):
+    """An attention-like module of a layout genxr cannot compress by heads; the message names it."""
 
 
 def call(model: nn.Module, example_inputs):
@@ -151,30 +158,67 @@ def _index(idxs, root_idxs, size: int) -> torch.Tensor | None:
     return flat.view(size, -1)
 
 
-def _groups_of(graph: tp.DependencyGraph, ignored_layers) -> Iterator:
-    """``graph.get_all_groups`` with its failures (on structures it mis-maps) named."""
-    groups = graph.get_all_groups(ignored_layers=list(ignored_layers))
-    while True:
+def is_channel_mixing_norm(module) -> bool:
+    """LayerNorm, GroupNorm, RMSNorm, and look-alikes by class name (Hugging Face's LlamaRMSNorm,
+    Qwen2RMSNorm, T5LayerNorm...): normalisations over the channel axis."""
+    if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)):
+        return True
+    return isinstance(module, nn.Module) and re.search(r"(RMS|Layer|Group)Norm", type(module).__name__) is not None
+
+
+def _groups_of(graph: tp.DependencyGraph, ignored_layers, skip_roots=()) -> Iterator:
+    """``graph.get_all_groups`` (same roots, order and ignore rule), with roots in ``skip_roots`` not
+    started from and its failures (on structures it mis-maps) named.
+
+    Attention's q/k/v projections are skipped as roots: they are compressed by whole heads, and
+    Torch-Pruning's dependency fixing through rotary embeddings (slice, negate, concatenate)
+    takes minutes on even a tiny LLaMA.
+    """
+    ignored = {id(m) for m in [*ignored_layers, *graph.IGNORED_LAYERS_IN_TRACING]}
+    skip = {id(m) for m in skip_roots}
+    visited: set[int] = set()
+    roots = (tp.ops.TORCH_CONV, tp.ops.TORCH_LINEAR)
+    for module in list(graph.module2node.keys()):
+        if id(module) in ignored or id(module) in skip or id(module) in visited or not isinstance(module, roots):
+            continue
+        pruner = graph.get_pruner_of_module(module)
+        if pruner is None or pruner.get_out_channels(module) is None:
+            continue
         try:
-            yield next(groups)
-        except StopIteration:
-            return
+            group = graph.get_pruning_group(module, pruner.prune_out_channels, list(range(pruner.get_out_channels(module))))
         except Exception as err:  # noqa: BLE001 - re-raised with a remedy
             raise CompressionError(f"Torch-Pruning could not form the next group after earlier ones were compressed "
                                    f"({type(err).__name__}: {err}); layers whose channels are structured in a way "
                                    "the graph does not see (e.g. fused q/k/v heads) belong in ignored_layers") from err
+        prunable = True
+        for item in group:
+            if graph.is_out_channel_pruning_fn(item.dep.handler):
+                visited.add(id(item.dep.target.module))
+                if id(item.dep.target.module) in ignored:
+                    prunable = False
+        if prunable:
+            yield group
 
 
 def channel_groups(graph: tp.DependencyGraph, model: nn.Module, ignored_layers=(),
-                   attention_modules=()) -> Iterator[ChannelGroup]:
+                   attention_modules=(), whole=None) -> Iterator[ChannelGroup]:
     """Yields one ChannelGroup per Torch-Pruning group (skipped ones carry ``skip_reason``).
 
-    Groups touching a projection of ``attention_modules`` are skipped here: attention is
-    compressed by whole heads in ``heads.py``. Group identity is the root module's name.
+    ``attention_modules``: ``heads.Heads`` or zoo-layout modules. A group that reaches their
+    head-structured side (q/k/v output rows, o input columns) is skipped here: attention is
+    compressed by whole heads in ``heads.py``; their other side (q/k/v input columns, o output
+    rows) is an ordinary linear layer. ``whole``: module -> reason for layers whose groups are
+    left whole in either role (attention of an unknown layout). Group identity is the root
+    module's name.
     """
-    attention_layers = {id(getattr(a, p)) for a in attention_modules for p in ("q_proj", "k_proj", "v_proj", "o_proj")}
+    head_side: dict[int, str] = {}
+    for attn in attention_modules:
+        q, k, v, o = as_heads(attn).layers()
+        head_side.update({id(q): "out", id(k): "out", id(v): "out", id(o): "in"})
+    whole = {id(m): reason for m, reason in (whole or {}).items()}
+    skip_roots = [m for m in model.modules() if head_side.get(id(m)) == "out" or id(m) in whole]
     names = {m: n for n, m in model.named_modules()}
-    for tp_group in _groups_of(graph, ignored_layers):
+    for tp_group in _groups_of(graph, ignored_layers, skip_roots):
         root = tp_group[0].dep.target.module
         size = len(tp_group[0].idxs)
         group = ChannelGroup(names.get(root, type(root).__name__), size, tp_group=tp_group)
@@ -187,15 +231,18 @@ def channel_groups(graph: tp.DependencyGraph, model: nn.Module, ignored_layers=(
             if node.type == OpType.PARAMETER:
                 pname = graph._param_to_name.get(module, "parameter")
                 owner = _owner(model, pname)
-                if isinstance(owner, (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)):
+                if is_channel_mixing_norm(owner):
                     group.skip_reason = f"channel-mixing normalisation {pname!r}"
                     break
                 slots, mname = [Slot(module.data, node.pruning_dim)], pname
             elif node.type in CHANNEL_MIXING:
                 group.skip_reason = f"channel-mixing normalisation {names.get(module)!r}"
                 break
-            elif id(module) in attention_layers:
+            elif head_side.get(id(module)) == role:
                 group.skip_reason = "attention projections (compressed by whole heads)"
+                break
+            elif id(module) in whole:
+                group.skip_reason = whole[id(module)]
                 break
             elif node.type not in HANDLERS:
                 group.skip_reason = f"no fold handler for {type(module).__name__} {names.get(module)!r}"

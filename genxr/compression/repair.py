@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -172,8 +173,9 @@ def _preceding_norm(graph, model: nn.Module, layer: nn.Module, depth: int = 6):
                 if parent.type == OpType.PARAMETER:
                     name = graph._param_to_name.get(parent.module, "")
                     owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else None
-                    if isinstance(owner, nn.RMSNorm):
-                        return owner
+                    if isinstance(owner, nn.RMSNorm) or (
+                            owner is not None and re.search(r"(RMS|Layer)Norm", type(owner).__name__)):
+                        return owner  # nn.RMSNorm, or a look-alike such as Hugging Face's LlamaRMSNorm
                 if parent.type in (OpType.ELEMENTWISE, OpType.RESHAPE, OpType.PARAMETER):
                     nxt.append(parent)
         frontier = nxt

@@ -11,7 +11,8 @@ class GroupReport:
 
     ``error`` is the relative reconstruction error ||W - W'||^2 / ||W||^2 of the group's
     producer rows (fold: distance to cluster means; prune: norms of removed rows), measured
-    before merging; ``repair`` names the correction applied to the group, if any.
+    before merging - for heads, of the heads' circuits (``heads.head_error``); ``repair``
+    names the correction applied to the group, if any.
     """
 
     name: str
@@ -24,7 +25,12 @@ class GroupReport:
 
 @dataclass
 class CompressionReport:
-    """Totals for a whole model; ``ratio`` is the per-group fraction of channels removed."""
+    """Totals for a whole model; ``ratio`` is the per-group fraction of channels removed.
+
+    ``config_updates``: the Hugging Face config fields rewritten to describe the result
+    ("text_config.num_attention_heads": 6, ...); ``config_note``: why the config was left as
+    it was (per-layer shapes differ, or the family derives a field the result breaks).
+    """
 
     method: str
     ratio: float
@@ -34,6 +40,8 @@ class CompressionReport:
     params_after: int = 0
     macs_before: int = 0
     macs_after: int = 0
+    config_updates: dict = field(default_factory=dict)
+    config_note: str = ""
 
     @property
     def param_reduction(self) -> float:
