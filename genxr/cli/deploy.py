@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from genxr.cli.output import fail, print_message
+from genxr.platform.config import DEFAULT_WORLD_FOLD
 
 
 export_app = typer.Typer(help="Export models for deployment engines.", no_args_is_help=True)
@@ -60,6 +61,9 @@ def serve_models(
     world: Annotated[str, typer.Option(help="world model: student (what sessions use), ground_truth or echo")] = "student",
     engine: Annotated[str | None, typer.Option(help="engine of the student and the avatar: torch, onnxruntime or "
                                                     "tensorrt (default: onnxruntime where installed)")] = None,
+    fold: Annotated[float, typer.Option("--fold", metavar="RATIO", help="serve the student folded at this fraction of "
+                                        "the channels of every group (0 <= RATIO < 1; 0: the student as shipped)")]
+    = DEFAULT_WORLD_FOLD,
 ) -> None:
     """Serve genxr's world model and avatar with Ray Serve (a local instance on 127.0.0.1, or a cluster)."""
     import time
@@ -70,7 +74,7 @@ def serve_models(
     from genxr.deploy.serving.deployments import APP_NAME, connect, describe_deployments, serve_options
 
     try:
-        options = serve_options(world, engine)
+        options = serve_options(world, engine, fold)
     except ValueError as err:
         fail(f"{err}")
     started_here = not ray.is_initialized()

@@ -37,6 +37,13 @@ HudItem = Literal["frame_time", "deadline_misses", "motion_to_photon", "content_
 """Lines of the latency HUD (:mod:`genxr.xr_runtime.hud`); ``markers`` = STALE / TRACKING LOST."""
 
 
+DEFAULT_WORLD_FOLD = 0.2
+"""Default ``session.world_fold`` (and ``genxr serve --fold``): the largest ratio measured (0.2, 0.25, 0.3,
+0.5) whose held-out PSNR loss against the unfolded student is <= 0.5 dB in ``genxr bench compress`` on both
+its default and a smaller evaluation: 0.39 / 0.42 dB at 0.2; 0.25 is borderline (0.48 / 0.52 dB), 0.3 loses
+0.56 / 0.62 dB (see docs/deploy.md, "The served student")."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,6 +58,10 @@ class SessionConfig(_Section):
     world: Literal["auto", "student", "ground_truth"] = Field(
         "auto", description="world service: the world-model student, the simulator's ground truth, or auto "
                             "(the student when its checkpoint ships)")
+    world_fold: float | None = Field(
+        DEFAULT_WORLD_FOLD, ge=0, lt=1, allow_inf_nan=False,
+        description="fraction of the student's compressible channels folded away before it runs (genxr.compression."
+                    "fold; in-process and on the Ray Serve replica alike); 0 or null: the student as shipped")
     world_rate_hz: float = Field(30.0, gt=0, le=240, description="most world-model requests per second")
     avatar: bool = Field(True, description="run the conversational avatar when its checkpoint is available")
     avatar_checkpoint: Path | None = Field(None, description="avatar checkpoint directory (default: the shipped one)")

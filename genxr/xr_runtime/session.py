@@ -32,6 +32,7 @@ import math
 import os
 import platform as stdlib_platform
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -54,7 +55,7 @@ from genxr.xr_runtime.openxr.sink import headset_sink
 from genxr.xr_runtime.recording.format import write_json_atomic
 from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.sinks import VideoSink
-from genxr.xr_runtime.sources import TrackingSource
+from genxr.xr_runtime.sources import TrackingSource, TrackingSourceLost
 from genxr.xr_runtime.timing import DisplayClock
 
 LIVE_SPANS_FILE = "spans.jsonl"
@@ -79,7 +80,9 @@ class SessionResult:
     metrics: dict[str, Any]
     interrupted: bool = False
     interrupted_by: str | None = None
-    """``"Ctrl-C"`` or ``"SIGTERM"`` when ``interrupted``."""
+    """``"Ctrl-C"``, ``"SIGTERM"`` or ``"tracking source lost"`` when ``interrupted``."""
+    source_lost: str | None = None
+    """What happened to the tracking source, when it was lost mid-session."""
     world_model: str = ""
     avatar: str = ""
     notes: list[str] = field(default_factory=list)
@@ -112,12 +115,34 @@ def world_kind(config: GenXRConfig) -> str:
     return "student" if (CHECKPOINT_ROOT / "student" / "config.json").is_file() else "ground_truth"
 
 
-def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], WorldFrame]]:
-    """(name, handler) of the world service (see :func:`world_kind`)."""
-    if world_kind(config) == "student":
-        from genxr.components.worldmodel.service import MODEL_NAME, StudentWorld
+def _notice(message: str) -> None:
+    """A line on stderr while a session starts (above ``genxr demo``'s progress bar)."""
+    print(message, file=sys.stderr, flush=True)
 
-        return MODEL_NAME, StudentWorld(seed=config.session.seed)
+
+def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], WorldFrame]]:
+    """(name, handler) of the world service (see :func:`world_kind`). The student runs as the Serve
+    deployment runs it (:class:`~genxr.deploy.engines.world.EngineStudentWorld`): folded at
+    ``session.world_fold``, its steady-state chunk step on the default engine (ONNX Runtime where
+    it is importable, else eager torch); the name says which, e.g.
+    ``worldmodel-student-fold0.2@onnxruntime[CPUExecutionProvider]``. The first session of a
+    checkpoint and ratio exports the step to ONNX into the cache (said on stderr)."""
+    if world_kind(config) == "student":
+        from genxr.deploy.engines.base import default_engine
+        from genxr.deploy.engines.world import EngineStudentWorld, student_onnx_cached, student_onnx_key
+        from genxr.deploy.export.cache import cache_folder
+
+        engine, fold = default_engine(), config.session.world_fold
+        if engine != "torch" and not student_onnx_cached(fold):
+            _notice(f"world model: exporting the student{f' folded at {fold:g}' if fold else ''} to ONNX for {engine} "
+                    f"(once per checkpoint and ratio, ~15-60 s) into {cache_folder() / student_onnx_key(fold)}.onnx")
+        from genxr.compression import CompressionError
+
+        try:
+            world = EngineStudentWorld(engine, seed=config.session.seed, fold=fold)
+        except (ValueError, CompressionError) as err:  # a ratio that leaves a group of the student without channels
+            raise SessionError(f"cannot run the world-model student with session.world_fold={fold}: {err}") from err
+        return world.model_name, world
     from genxr.components.sim.world_service import MODEL_NAME, GroundTruthWorld
 
     return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
@@ -145,23 +170,45 @@ class ServedAvatar:
         return f"streaming (Ray Serve avatar deployment, {self.description.get('engine') or 'torch'})"
 
 
+AVATAR_EXPORT_NOTICE_S = 3.0
+"""An in-process avatar still loading after this long is said on stderr (its first run exports its step)."""
+
+
 def make_avatar(config: GenXRConfig, start_time_ns: int):
     """(service, conversation audio, note): the avatar and its script, or (None, None, why not).
-    With ``bus.backend == "ray"`` the service is a :class:`ServedAvatar`, attached by the bus."""
+    With ``bus.backend == "ray"`` the service is a :class:`ServedAvatar`, attached by the bus;
+    in-process it is :class:`~genxr.deploy.serving.avatar.EngineAvatarService` on the default
+    engine (ONNX Runtime where it is importable, as the Serve deployment; the plain torch
+    ``AvatarService`` otherwise), its step exported to ONNX into the cache on first use."""
     if not config.session.avatar:
         return None, None, "off (session.avatar=false)"
-    from genxr.components.avatar.service import AvatarService, AvatarUnavailableError, ConversationAudio
+    from genxr.components.avatar.service import AvatarUnavailableError, ConversationAudio
 
     if config.bus.backend == "ray":  # its session clock starts when it is attached, after Ray is up
         params: dict[str, Any] = {"seed": config.session.seed}
         if config.session.avatar_checkpoint is not None:
             params["checkpoint"] = str(config.session.avatar_checkpoint)
         return ServedAvatar(params), None, "streaming (Ray Serve avatar deployment)"
+    from genxr.deploy.engines.base import default_engine, describe_engine
+    from genxr.deploy.export.cache import cache_folder
+    from genxr.deploy.serving.avatar import EngineAvatarService
+
+    engine = default_engine()
+    slow = threading.Timer(AVATAR_EXPORT_NOTICE_S, _notice, [
+        f"avatar: still loading its chunk step for {engine}; its first run exports it to ONNX into {cache_folder()} "
+        "(once per checkpoint, ~40-90 s)"])
+    slow.daemon = True
+    if engine != "torch":
+        slow.start()
     try:
-        service = AvatarService(start_time_ns, checkpoint=config.session.avatar_checkpoint, seed=config.session.seed)
+        service = EngineAvatarService(start_time_ns, engine=engine, checkpoint=config.session.avatar_checkpoint,
+                                      seed=config.session.seed)
     except AvatarUnavailableError as err:
         return None, None, f"unavailable: {err}"
-    return service, ConversationAudio(start_time_ns, seed=config.session.seed), "streaming (in the session process)"
+    finally:
+        slow.cancel()
+    return (service, ConversationAudio(start_time_ns, seed=config.session.seed),
+            f"streaming (in the session process, {describe_engine(service.engine)})")
 
 
 def preview_display() -> str:
@@ -299,7 +346,8 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     from genxr.deploy.serving.deployments import connect
 
     try:
-        handles = connect(config.bus.ray_address, world_kind=f"world:{world_kind(config)}")
+        handles = connect(config.bus.ray_address, world_kind=f"world:{world_kind(config)}",
+                          world_fold=config.session.world_fold)
     except Exception as err:  # Ray reports start/join failures with many exception types
         raise SessionError(f"cannot start or join Ray (address {config.bus.ray_address!r}): "
                            f"{type(err).__name__}: {err}") from err
@@ -361,6 +409,7 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
     metadata = {"genxr": __version__, "python": stdlib_platform.python_version(), "world_model": world_name,
                 "avatar": avatar_note, "config": json.loads(config.model_dump_json())}
     interrupted_by: str | None = None
+    source_lost: str | None = None
     failure: OSError | None = None
     """The first write that failed once the session had started."""
     loop: FrameLoop | None = None
@@ -422,12 +471,16 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
                 loop.run(duration_s=duration_s, max_frames=max_frames, should_stop=should_stop)
             except KeyboardInterrupt:
                 interrupted_by = "Ctrl-C"
+            except TrackingSourceLost as err:  # the headset's runtime went away: end as an interruption
+                interrupted_by, source_lost = "tracking source lost", str(err)
             except OSError as err:  # a recording chunk or a sink's file could not be written
                 failure = err
             interrupted_by = interrupted_by or termination.received
             failure = failure or spans.error
             if failure is not None:
                 stopped = f"write failed: {failure}"
+            elif source_lost is not None:
+                stopped = f"tracking source lost: {source_lost}"
             elif interrupted_by is not None:
                 stopped = f"interrupted ({interrupted_by})"
             else:
@@ -474,7 +527,7 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
     notes = [f"{name} over Ray Serve: {d.get('model', d.get('kind'))} (engine {d.get('engine') or 'torch'})"
              for name, d in served.items()]
     result = SessionResult(folder=folder, metrics=metrics, interrupted=interrupted, interrupted_by=interrupted_by,
-                           world_model=world_name, avatar=avatar_note, notes=notes)
+                           world_model=world_name, avatar=avatar_note, notes=notes, source_lost=source_lost)
     if failure is not None:
         raise SessionError(_write_failure(failure, folder, written, unwritten), result) from failure
     return result

@@ -19,6 +19,7 @@ from genxr.cli.app import app
 from genxr.platform.messages import MESSAGE_TYPES
 from tests.helpers.cli import said
 from tests.helpers.messages import all_messages
+from tests.helpers.worlds import DEFAULT_STUDENT
 
 runner = CliRunner()
 
@@ -100,8 +101,8 @@ def test_demo_runs_a_session_and_summarises_it_on_stderr(tmp_path):
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {"recording", "trace.json", "metrics.json",
                                                                "session.mp4", "spans.jsonl"}
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert metrics["world_model"] == "worldmodel-student" and metrics["frames"] > 0
-    assert "world service: worldmodel-student" in said(result.stderr), "the summary names the world service used"
+    assert metrics["world_model"] == DEFAULT_STUDENT and metrics["frames"] > 0
+    assert f"world service: {DEFAULT_STUDENT}" in said(result.stderr), "the summary names the world service used"
     assert "session summary" in said(result.stderr) and result.stdout == "", "messages on stderr, none on stdout"
 
 
@@ -134,7 +135,7 @@ def test_bench_frameloop_reports_the_session_against_a_frozen_world_baseline():
     for key in ("frame_time_ms_p99", "deadline_miss_rate", "compositor_ms_p50", "rotational_m2p_ms_p99",
                 "content_latency_ms_p50", "world_model_hz", "avatar_hz", "frame_time_ms_p99_over_baseline"):
         assert key in report
-    assert report["world_model"] == "worldmodel-student" and report["frames"] > 0
+    assert report["world_model"] == DEFAULT_STUDENT and report["frames"] > 0
     assert 0.0 <= report["deadline_miss_rate"] <= 1.0
 
 

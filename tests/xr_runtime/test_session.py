@@ -13,6 +13,7 @@ from genxr.xr_runtime.recording.reader import read_recording
 from genxr.xr_runtime.session import SessionError, run_session
 from genxr.xr_runtime.sim_source import SimulatedSource
 from tests.helpers.tracing import validate_chrome_trace
+from tests.helpers.worlds import DEFAULT_STUDENT
 
 SMALL = {"display": {"width": 64, "height": 64}}
 
@@ -36,7 +37,7 @@ def test_sim_session_writes_every_file_of_the_session_folder(sim_session):
     live = [json.loads(line) for line in (folder / "spans.jsonl").read_text().splitlines()]
     assert {"composite", "read_tracking"} <= {event["name"] for event in live}, "spans were written as they ran"
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["frames"] == 60 and metrics["world_model"] == "worldmodel-student", "the shipped student is the default"
+    assert metrics["frames"] == 60 and metrics["world_model"] == DEFAULT_STUDENT, "the shipped student is the default"
     for key in ("frame_time_ms_p99", "deadline_miss_rate", "compositor_ms_p50", "rotational_m2p_ms_p99",
                 "content_latency_ms_p50", "world_model_hz", "avatar_hz"):
         assert key in metrics

@@ -22,6 +22,18 @@ checkpoint's content hash, and reused by every later replica or session; a cache
 that does not load as ONNX, or whose inputs are not the step's, is re-exported with a
 warning.
 
+``fold=RATIO`` (``session.world_fold``, ``genxr serve --fold``) runs the student folded
+(:func:`~genxr.deploy.export.compressed.compress_student`, ``RATIO`` of the channels of every
+compressed group removed): the shipped student is folded once per process and ratio
+(:func:`folded_student`, deterministic), its step exported into the cache under a key
+holding the ratio and the hash of the checkpoint, the step's and the fold's code
+(``student-step-fold0.2-<hash>.onnx``), and the chunk steps the engine does not run (the
+anchor write, the warm-up chunks) run on the same folded torch module, so a stream is one
+model. The export's report carries a fingerprint of the folded weights; a cached file whose
+fingerprint is not the process's folded student is re-exported with a warning. Frames and
+:meth:`EngineStudentWorld.describe` name it: ``worldmodel-student-fold0.2@onnxruntime[...]``.
+``fold`` 0 or None is the student as shipped (``worldmodel-student@...``).
+
 Parity (``tests/deploy/engines/test_world.py``): ONNX Runtime against the torch stream over
 four steady-state chunks, each carrying its own cache forward: decoded frames differ by at
 most 1 of 255 per pixel (fp32 step error ~2e-6, see ``docs/deploy.md``).
@@ -30,6 +42,9 @@ most 1 of 255 per pixel (fp32 step error ~2e-6, see ``docs/deploy.md``).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -57,30 +72,131 @@ PARITY_MAX_PIXEL_ERROR = 1
 
 
 
-def student_onnx(folder: Path | None = None) -> Path:
-    """The shipped student's steady-state chunk step as ONNX, exported once into the cache."""
+def check_fold(fold: float | None, name: str = "fold") -> float | None:
+    """``fold`` as the ratio to fold the student at, or None for the student as shipped (``fold``
+    None or 0); ValueError naming ``name`` and the value unless it is a number in [0, 1)."""
+    if fold is None:
+        return None
+    try:
+        ratio = float(fold)
+    except (TypeError, ValueError):
+        ratio = math.nan
+    if isinstance(fold, bool) or not 0.0 <= ratio < 1.0:
+        raise ValueError(f"{name} must be a fraction of channels in [0, 1) (0: the student as shipped), got {fold!r}")
+    return ratio or None
+
+
+def model_name(fold: float | None = None) -> str:
+    """The student's name in frames and reports: ``worldmodel-student``, folded ``worldmodel-student-fold0.2``."""
+    ratio = check_fold(fold)
+    return MODEL_NAME if ratio is None else f"{MODEL_NAME}-fold{ratio:g}"
+
+
+_fold_lock = threading.Lock()
+
+
+def folded_student(ratio: float) -> tuple[VideoDiT, dict[str, Any]]:
+    """(module, compression report as a dict) of the shipped student folded at ``ratio`` in (0, 1),
+    folded once per process and ratio (sessions share the module: inference only, the streaming
+    state lives in each stream). ValueError for a ratio that leaves a group without channels."""
+    ratio = check_fold(ratio)
+    if ratio is None:
+        raise ValueError("folded_student needs a ratio in (0, 1)")
+    with _fold_lock:
+        return _folded_student(ratio)
+
+
+@functools.cache
+def _folded_student(ratio: float) -> tuple[VideoDiT, dict[str, Any]]:
+    from genxr.components.worldmodel.checkpoint import load_model
+    from genxr.deploy.export.compressed import compress_student
+
+    student, _ = load_model(CHECKPOINT_ROOT / "student")
+    folded, report = compress_student(student, ratio, "fold")
+    return folded.eval(), report.to_dict()
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """SHA-256 (16 hex digits) of a module's state dict: names, shapes and values."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def student_onnx_key(fold: float | None = None) -> str:
+    """The cache key (file stem) of the student's step: ``student-step-<hash>`` as shipped,
+    ``student-step-fold<ratio>-<hash>`` folded, the hash over the checkpoint, the step's code and,
+    folded, the fold's code and the ratio."""
+    import genxr.compression as compression
+    import genxr.deploy.export.compressed as compressed
     import genxr.deploy.export.student as exporter
     from genxr.components.worldmodel import dit
+
+    ratio = check_fold(fold)
+    # the whole world-model package: the step's graph comes from dit.py, conditioning.py and more
+    sources = [CHECKPOINT_ROOT / "student", Path(exporter.__file__), Path(dit.__file__).parent]
+    if ratio is None:
+        return f"student-step-{content_hash(*sources)}"
+    digest = hashlib.sha256(f"{content_hash(*sources, Path(compressed.__file__), Path(compression.__file__).parent)}"
+                            f"|fold={ratio!r}".encode()).hexdigest()[:16]
+    return f"student-step-fold{ratio:g}-{digest}"
+
+
+def student_onnx_cached(fold: float | None = None, folder: Path | None = None) -> bool:
+    """Whether the student's step (folded at ``fold``) already lies in the cache (no export on first use)."""
+    from genxr.deploy.export.cache import cache_folder
+
+    return ((Path(folder) if folder is not None else cache_folder()) / f"{student_onnx_key(fold)}.onnx").is_file()
+
+
+def student_onnx(folder: Path | None = None, fold: float | None = None) -> Path:
+    """The shipped student's steady-state chunk step as ONNX (folded at ``fold``, see the module
+    docstring), exported once into the cache."""
     from genxr.deploy.export.student import export_student_step
 
-    # the whole world-model package: the step's graph comes from dit.py, conditioning.py and more
-    key = f"student-step-{content_hash(CHECKPOINT_ROOT / 'student', Path(exporter.__file__), Path(dit.__file__).parent)}"
-    return cached_onnx(key, lambda out: export_student_step(out=out, seed=1),
-                       lambda path: check_onnx(path, INPUTS), folder)
+    ratio = check_fold(fold)
+    key = student_onnx_key(ratio)
+    if ratio is None:
+        return cached_onnx(key, lambda out: export_student_step(out=out, seed=1),
+                           lambda path: check_onnx(path, INPUTS), folder)
+    module, report = folded_student(ratio)
+    fingerprint = weights_fingerprint(module)
+
+    def export(out: Path) -> None:
+        export_student_step(out=out, seed=1, student=module, compression=report)
+        written = out.with_suffix(".json")
+        recorded = json.loads(written.read_text())
+        recorded["weights_fingerprint"] = fingerprint
+        written.write_text(json.dumps(recorded, indent=2) + "\n")
+
+    def check(path: Path) -> None:
+        check_onnx(path, INPUTS)
+        try:
+            recorded = json.loads(path.with_suffix(".json").read_text()).get("weights_fingerprint")
+        except (OSError, json.JSONDecodeError, AttributeError) as err:
+            raise ValueError(f"the export report beside {str(path)!r} is unusable: {type(err).__name__}: {err}") from err
+        if recorded != fingerprint:
+            raise ValueError(f"{str(path)!r} holds a student folded to weights {recorded}, this process folds "
+                             f"to {fingerprint}")
+
+    return cached_onnx(key, export, check, folder)
 
 
-def student_engine(engine: str, threads: int = 1) -> Engine | None:
-    """One engine per process, name and thread count for the shipped student's step (ONNX
-    Runtime sessions are thread-safe and hold the weights once); None for ``torch`` (the
-    stream runs as is)."""
-    return _student_engine(engine, threads)
+def student_engine(engine: str, threads: int = 1, fold: float | None = None) -> Engine | None:
+    """One engine per process, name, thread count and fold ratio for the shipped student's step
+    (ONNX Runtime sessions are thread-safe and hold the weights once); None for ``torch`` (the
+    stream runs as is, folded where asked)."""
+    return _student_engine(engine, threads, check_fold(fold))
 
 
 @functools.cache  # called with every argument in place, so equal calls share one entry
-def _student_engine(engine: str, threads: int) -> Engine | None:
+def _student_engine(engine: str, threads: int, fold: float | None) -> Engine | None:
     if check_engine_name(engine) == "torch":
         return None
-    return make_engine(engine, onnx_path=student_onnx(), threads=threads)
+    return make_engine(engine, onnx_path=student_onnx(fold=fold), threads=threads)
 
 
 
@@ -124,22 +240,29 @@ class EngineChunkStep:
 
 
 class EngineStudentWorld(StudentWorld):
-    """:class:`StudentWorld` on the shipped student with its chunk step run by ``engine``
-    (a name from :data:`ENGINES`, or an Engine already built for the student's ONNX step)."""
+    """:class:`StudentWorld` on the shipped student, folded at ``fold`` (None or 0: as shipped),
+    with its chunk step run by ``engine`` (a name from :data:`ENGINES`, or an Engine already
+    built for that student's ONNX step); the other chunk steps run on the same (folded) torch
+    module."""
 
     def __init__(self, engine: str | Engine = "onnxruntime", seed: int = 0,
-                 config: StudentWorldConfig | None = None) -> None:
+                 config: StudentWorldConfig | None = None, fold: float | None = None) -> None:
+        self.fold = check_fold(fold)
+        if isinstance(engine, str):
+            check_engine_name(engine)
         super().__init__(None, seed, config)
-        built = student_engine(engine) if isinstance(engine, str) else engine
+        if self.fold is not None:
+            self.stream.student = folded_student(self.fold)[0]
+        built = student_engine(engine, fold=self.fold) if isinstance(engine, str) else engine
         if built is not None:
             self.stream.student = EngineChunkStep(self.stream.student, built)
         self.engine = built
-        self.model_name = f"{MODEL_NAME}@{describe_engine(built)}"
+        self.model_name = f"{model_name(self.fold)}@{describe_engine(built)}"
 
     def describe(self) -> dict[str, Any]:
-        """What runs this session's world: model name, engine, providers, steps per engine so far."""
+        """What runs this session's world: model name, fold ratio, engine, providers, steps per engine so far."""
         step = self.stream.student
-        return {"model": self.model_name, "engine": describe_engine(self.engine),
+        return {"model": self.model_name, "fold": self.fold, "engine": describe_engine(self.engine),
                 "engine_steps": getattr(step, "engine_steps", 0), "torch_steps": getattr(step, "torch_steps", None)}
 
     def __call__(self, request: WorldFrameRequest) -> WorldFrame:

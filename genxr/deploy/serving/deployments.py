@@ -7,7 +7,12 @@ messages as they are (Ray pickles them; they were validated when they were made,
 re-validating every array at the replica doubled the cost of a round trip).
 :data:`MODEL_FACTORIES` names what a deployment can hold; kinds in :data:`ENGINE_KINDS`
 take an ``engine`` option (``torch``, ``onnxruntime``, ``tensorrt``; default ONNX Runtime
-where it is importable), loaded once per replica when it starts.
+where it is importable), loaded once per replica when it starts; kinds in :data:`FOLD_KINDS`
+(the student) a ``fold`` ratio: the replica folds the shipped student at start (or loads the
+cached folded export) and every session on it streams that one folded model
+(:class:`~genxr.deploy.engines.world.EngineStudentWorld`). ``build_app``, :func:`connect`,
+``serve_config.yaml`` and ``genxr serve`` default to
+:data:`~genxr.platform.config.DEFAULT_WORLD_FOLD`; 0 or None is the student as shipped.
 
 ``build_app(...)`` binds the ``world_model`` deployment and ``build_avatar_app(...)`` the
 ``avatar`` deployment, each its own application (changing the world model redeploys only
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from genxr.deploy.serving.sessions import AvatarSessionParams, SessionStore, WorldSessionParams, parse_params
+from genxr.platform.config import DEFAULT_WORLD_FOLD
 from genxr.platform.messages import (
     AvatarMotion,
     AvatarRequest,
@@ -44,11 +50,13 @@ def _ground_truth_world(params: dict[str, Any], engine: str | None = None) -> Ca
     return GroundTruthWorld(seed=parse_params(WorldSessionParams, params).seed)
 
 
-def _student_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+def _student_world(params: dict[str, Any], engine: str | None = None,
+                   fold: float | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
     from genxr.deploy.engines.base import default_engine
     from genxr.deploy.engines.world import EngineStudentWorld
 
-    return EngineStudentWorld(engine or default_engine(), seed=parse_params(WorldSessionParams, params).seed)
+    return EngineStudentWorld(engine or default_engine(), seed=parse_params(WorldSessionParams, params).seed,
+                              fold=fold)
 
 
 def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callable[[AvatarRequest], AvatarMotion]:
@@ -85,12 +93,14 @@ MODEL_FACTORIES: dict[str, Callable[[dict[str, Any]], Callable[[Message], Messag
     "world:echo": _echo_world,
     "avatar:stream": _avatar_stream,
 }
-"""Model kind -> factory(session params, engine) -> per-session handler (request message -> response)."""
+"""Model kind -> factory(session params, engine[, fold]) -> per-session handler (request message -> response)."""
 
-def _load_student_engine(engine: str) -> None:
-    from genxr.deploy.engines.world import student_engine
+def _load_student_engine(engine: str, fold: float | None = None) -> None:
+    from genxr.deploy.engines.world import folded_student, student_engine
 
-    student_engine(engine)
+    if fold:
+        folded_student(fold)  # the torch module the warm-up chunks run on
+    student_engine(engine, fold=fold)
 
 
 def _load_avatar_engine(engine: str) -> None:
@@ -99,9 +109,13 @@ def _load_avatar_engine(engine: str) -> None:
     avatar_step_engine(engine)
 
 
-ENGINE_KINDS: dict[str, Callable[[str], None]] = {"world:student": _load_student_engine,
-                                                  "avatar:stream": _load_avatar_engine}
-"""Model kinds with an ``engine`` option -> what loads (exports once, caches) that engine in a replica."""
+ENGINE_KINDS: dict[str, Callable[..., None]] = {"world:student": _load_student_engine,
+                                                "avatar:stream": _load_avatar_engine}
+"""Model kinds with an ``engine`` option -> what loads (exports once, caches) that engine in a replica
+(``fold=`` too for the kinds in :data:`FOLD_KINDS`)."""
+
+FOLD_KINDS = ("world:student",)
+"""Model kinds with a ``fold`` option: the ratio the student is folded at (None: as shipped)."""
 
 
 def describe_handler(kind: str, engine: str | None, handler: Any) -> dict[str, Any]:
@@ -119,16 +133,21 @@ class ModelDeployment:
     """A replica serving one model kind for many sessions (wrapped by ``serve.deployment``)."""
 
     def __init__(self, kind: str, max_sessions: int = 8, idle_timeout_s: float = 300.0,
-                 torch_threads: int | None = 1, nice: int = 10, engine: str | None = None) -> None:
+                 torch_threads: int | None = 1, nice: int = 10, engine: str | None = None,
+                 fold: float | None = None) -> None:
         if kind not in MODEL_FACTORIES:
             raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_FACTORIES)}")
         from genxr.deploy.engines.base import check_engine_name, default_engine
+        from genxr.deploy.engines.world import check_fold
 
         if engine is not None:
             if kind not in ENGINE_KINDS:
                 raise ValueError(f"model kind {kind!r} has no engine option (engine={engine!r}); "
                                  f"kinds with one: {sorted(ENGINE_KINDS)}")
             check_engine_name(engine)
+        fold = check_fold(fold)
+        if fold is not None and kind not in FOLD_KINDS:
+            raise ValueError(f"model kind {kind!r} has no fold option (fold={fold!r}); kinds with one: {list(FOLD_KINDS)}")
         _bind_replica_grpc_to_loopback()
         os.nice(nice)  # a replica on the headset's PC must not take the CPU from the frame loop
         if torch_threads is not None:
@@ -137,10 +156,12 @@ class ModelDeployment:
             torch.set_num_threads(torch_threads)
         self.kind = kind
         self.engine = None
+        self.fold = fold
+        options: dict[str, Any] = {"fold": fold} if kind in FOLD_KINDS else {}
         if kind in ENGINE_KINDS:
             self.engine = engine or default_engine()
-            ENGINE_KINDS[kind](self.engine)  # export / build now, not on the first session's open
-        self.sessions = SessionStore(functools.partial(MODEL_FACTORIES[kind], engine=self.engine),
+            ENGINE_KINDS[kind](self.engine, **options)  # fold, export / build now, not on the first session's open
+        self.sessions = SessionStore(functools.partial(MODEL_FACTORIES[kind], engine=self.engine, **options),
                                      max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
 
     def open_session(self, session_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +183,9 @@ class ModelDeployment:
         return handler(request)
 
     def replica_info(self) -> dict[str, Any]:
-        """The model kind and engine name this replica was started with, and how many sessions it holds."""
-        return {"kind": self.kind, "engine": self.engine, "sessions": len(self.sessions)}
+        """The model kind, engine name and fold ratio (None: unfolded) this replica was started with,
+        and how many sessions it holds."""
+        return {"kind": self.kind, "engine": self.engine, "fold": self.fold, "sessions": len(self.sessions)}
 
     def pid(self) -> int:
         """The replica's process id (diagnostics, and the replica-restart test)."""
@@ -180,14 +202,19 @@ def deployment_options(max_ongoing_requests: int = 4, num_cpus: float = 0.5) -> 
 
 
 def build_app(world_kind: str = "world:ground_truth", max_sessions: int = 8, idle_timeout_s: float = 300.0,
-              world_engine: str | None = None):
+              world_engine: str | None = None, world_fold: float | None = DEFAULT_WORLD_FOLD):
     """The world application: one ``world_model`` deployment serving ``world_kind`` (on
-    ``world_engine`` where the kind takes one, see :data:`ENGINE_KINDS`)."""
+    ``world_engine`` where the kind takes one, see :data:`ENGINE_KINDS`; folded at ``world_fold``
+    where it takes one, :data:`FOLD_KINDS`: other kinds ignore it). ValueError naming
+    ``world_fold`` for a ratio outside [0, 1)."""
     from ray import serve
 
+    from genxr.deploy.engines.world import check_fold
+
     _check_kind(world_kind)
+    fold = check_fold(world_fold, "world_fold") if world_kind in FOLD_KINDS else None
     world = serve.deployment(ModelDeployment, name="world_model", **deployment_options())
-    return world.bind(world_kind, max_sessions, idle_timeout_s, engine=world_engine)
+    return world.bind(world_kind, max_sessions, idle_timeout_s, engine=world_engine, fold=fold)
 
 
 def build_avatar_app(avatar_kind: str = "avatar:stream", max_sessions: int = 8, idle_timeout_s: float = 300.0,
@@ -217,10 +244,13 @@ def avatar_app_builder(args: dict[str, Any]):
     return build_avatar_app(**args)
 
 
-def serve_options(world: str = "student", engine: str | None = None) -> dict[str, str | None]:
-    """``connect`` keywords for ``genxr serve --world W --engine E``: ``engine`` applies to the
-    student world and to the avatar; ValueError naming the bad value otherwise."""
+def serve_options(world: str = "student", engine: str | None = None,
+                  fold: float | None = DEFAULT_WORLD_FOLD) -> dict[str, Any]:
+    """``connect`` keywords for ``genxr serve --world W --engine E --fold R``: ``engine`` applies to
+    the student world and to the avatar, ``fold`` to the student; ValueError naming the bad value
+    (and ``--fold`` for a ratio outside [0, 1)) otherwise."""
     from genxr.deploy.engines.base import check_engine_name
+    from genxr.deploy.engines.world import check_fold
 
     kind = f"world:{world}"
     if kind not in MODEL_FACTORIES:
@@ -228,15 +258,19 @@ def serve_options(world: str = "student", engine: str | None = None) -> dict[str
         raise ValueError(f"--world must be one of {known}, got {world!r}")
     if engine is not None:
         check_engine_name(engine)
-    return {"world_kind": kind, "world_engine": engine if kind in ENGINE_KINDS else None, "avatar_engine": engine}
+    fold = check_fold(fold, "--fold")
+    return {"world_kind": kind, "world_engine": engine if kind in ENGINE_KINDS else None, "avatar_engine": engine,
+            "world_fold": fold if kind in FOLD_KINDS else None}
 
 
 def describe_deployments(handles: dict[str, Any]) -> str:
-    """One line per deployment: what its replica runs (``replica_info``), e.g. ``world_model: world:student on onnxruntime``."""
+    """One line per deployment: what its replica runs (``replica_info``), e.g. ``world_model: world:student on
+    onnxruntime (folded at 0.2)``."""
     lines = []
     for name, handle in sorted(handles.items()):
         info = handle.replica_info.remote().result(timeout_s=60)
-        lines.append(f"{name}: {info['kind']}" + (f" on {info['engine']}" if info["engine"] else ""))
+        lines.append(f"{name}: {info['kind']}" + (f" on {info['engine']}" if info["engine"] else "")
+                     + (f" (folded at {info['fold']:g})" if info.get("fold") else ""))
     return "; ".join(lines)
 
 
@@ -297,7 +331,8 @@ def _bind_replica_grpc_to_loopback() -> None:
 
 
 def connect(address: str | None = None, world_kind: str = "world:ground_truth",
-            world_engine: str | None = None, avatar_engine: str | None = None) -> dict[str, Any]:
+            world_engine: str | None = None, avatar_engine: str | None = None,
+            world_fold: float | None = DEFAULT_WORLD_FOLD) -> dict[str, Any]:
     """Starts (or joins) Ray and Serve, runs both applications, returns
     ``{"world_model": DeploymentHandle, "avatar": DeploymentHandle}``.
 
@@ -307,12 +342,17 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
     ``address`` joins an existing cluster instead (``ray start --head`` on the lab PC; ``"auto"``
     finds the newest one or reads ``RAY_ADDRESS``).
     An application already running the asked-for model kind (on the asked-for engine, where one
-    is given) is kept as it is - its replicas and their sessions live on; otherwise it is
-    (re)deployed. Engines left unset accept whatever runs, and default to ONNX Runtime where it
-    is importable when deploying.
+    is given, and for the student folded at ``world_fold``: 0 or None is the student as shipped)
+    is kept as it is - its replicas and their sessions live on; otherwise it is (re)deployed.
+    Engines left unset accept whatever runs, and default to ONNX Runtime where it is importable
+    when deploying. ``world_fold`` outside [0, 1) is a ValueError naming it, before Ray starts.
     """
     import ray
     from ray import serve
+
+    from genxr.deploy.engines.world import check_fold
+
+    world_fold = check_fold(world_fold, "world_fold") if world_kind in FOLD_KINDS else None
 
     if not ray.is_initialized():
         if address is None:
@@ -320,17 +360,19 @@ def connect(address: str | None = None, world_kind: str = "world:ground_truth",
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     serve.start(proxy_location="Disabled")
-    world = _running(APP_NAME, world_kind, world_engine)
+    world = _running(APP_NAME, world_kind, world_engine, world_fold)
     if world is None:
-        world = serve.run(build_app(world_kind, world_engine=world_engine), name=APP_NAME, route_prefix=None)
+        world = serve.run(build_app(world_kind, world_engine=world_engine, world_fold=world_fold), name=APP_NAME,
+                          route_prefix=None)
     avatar = _running(AVATAR_APP_NAME, "avatar:stream", avatar_engine)
     if avatar is None:
         avatar = serve.run(build_avatar_app(avatar_engine=avatar_engine), name=AVATAR_APP_NAME, route_prefix=None)
     return {"world_model": world, "avatar": avatar}
 
 
-def _running(app_name: str, kind: str, engine: str | None):
-    """The handle of ``app_name`` if it is running ``kind`` (on ``engine``, unless None), else None."""
+def _running(app_name: str, kind: str, engine: str | None, fold: float | None = None):
+    """The handle of ``app_name`` if it is running ``kind`` (on ``engine``, unless None; for the
+    kinds in :data:`FOLD_KINDS` folded at ``fold``, None or 0 = unfolded), else None."""
     from ray import serve
     from ray.exceptions import RayError
 
@@ -343,5 +385,7 @@ def _running(app_name: str, kind: str, engine: str | None):
     except (RayError, TimeoutError, AttributeError):  # an older genxr's replica, or one going away: redeploy
         return None
     if info["kind"] != kind or (engine is not None and info["engine"] != engine):
+        return None
+    if kind in FOLD_KINDS and (info.get("fold") or None) != (fold or None):  # a replica of an older genxr: unfolded
         return None
     return handle

@@ -22,6 +22,7 @@ from genxr.platform.messages import (
 )
 from genxr.platform.services import AVATAR_SERVICE, WORLD_SERVICE
 from genxr.xr_runtime.sim_source import SimulatedSource
+from tests.helpers.worlds import DEFAULT_STUDENT
 
 pytestmark = pytest.mark.ray
 
@@ -103,10 +104,10 @@ def test_a_session_switches_to_serve_with_backend_ray_and_nothing_else(serve_han
     assert result.metrics["avatar_hz"] > 0, "avatar motions came back from the avatar deployment"
     assert result.avatar == "streaming (Ray Serve avatar deployment, onnxruntime[CPUExecutionProvider])"
     served = result.metrics["served"]
-    assert served["world_model"]["model"] == "worldmodel-student@onnxruntime[CPUExecutionProvider]"
+    assert served["world_model"]["model"] == DEFAULT_STUDENT
     assert served["avatar"]["model"] == "avatar-stream@onnxruntime[CPUExecutionProvider]"
     assert served["avatar"]["pid"] != os.getpid()
-    assert "world_model over Ray Serve: worldmodel-student@onnxruntime[CPUExecutionProvider] " \
+    assert f"world_model over Ray Serve: {DEFAULT_STUDENT} " \
            "(engine onnxruntime[CPUExecutionProvider])" in result.notes
     recording = read_recording(tmp_path / "ray-session" / "recording")
     assert recording.complete

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from genxr.cli.app import app
 from genxr.evaluation.benchmarks.soak import run, slope_per_min
+from tests.helpers.worlds import DEFAULT_STUDENT
 
 MINUTE_KEYS = {"minute", "seconds", "frames", "deadline_misses", "deadline_miss_rate", "rss_mb",
                "world_hz", "world_updates", "world_timeouts", "world_failures",
@@ -35,7 +36,7 @@ def test_a_fraction_of_a_minute_reports_every_key_per_minute_and_overall(tmp_pat
         assert key in report, key
     assert report["rss_slope_mb_per_min"] is None and report["rss_fit_samples"] == 0, "no whole minute to fit"
     assert report["rss_mb_end"] >= report["rss_mb_start"] > 0 and report["rss_mb_peak"] >= report["rss_mb_end"]
-    assert report["world_model"] == "worldmodel-student" and report["avatar"].startswith("streaming")
+    assert report["world_model"] == DEFAULT_STUDENT and report["avatar"].startswith("streaming")
     [minute] = report["per_minute"]
     assert set(minute) == MINUTE_KEYS and minute["minute"] == 1 and minute["frames"] == report["frames"]
     assert minute["world_updates"] + minute["world_timeouts"] + minute["world_failures"] > 0

@@ -10,6 +10,7 @@ import pytest
 
 from genxr.evaluation.study.protocol import ProtocolError, load_protocol, missing_parts, parse_protocol
 from genxr.evaluation.study.store import StudyError, create_study
+from tests.helpers.worlds import DEFAULT_STUDENT
 
 PROTOCOLS = Path(__file__).parents[3] / "genxr" / "evaluation" / "study" / "protocols"
 SYNTHETIC = (PROTOCOLS / "synthetic.yaml").read_text()
@@ -54,7 +55,7 @@ def test_a_condition_world_is_the_world_its_sessions_run(tmp_path):
     fast, slow = (protocol.config_for(protocol.condition(name), seed=2) for name in ("fast_world", "slow_world"))
     assert (fast.session.world, slow.session.world) == ("student", "ground_truth"), "student is the default"
     assert (world_kind(fast), world_kind(slow)) == ("student", "ground_truth")
-    assert make_world(slow)[0] == "ground_truth" and make_world(fast)[0] == "worldmodel-student"
+    assert make_world(slow)[0] == "ground_truth" and make_world(fast)[0] == DEFAULT_STUDENT
     create_study(io_file(tmp_path, two_worlds), tmp_path / "study")
 
 

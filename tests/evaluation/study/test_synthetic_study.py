@@ -16,6 +16,7 @@ from genxr.evaluation.study.answers import SimulatedAnswers
 from genxr.evaluation.study.runner import run_participant
 from genxr.evaluation.study.store import LOG_FILE, StudyError, open_study
 from genxr.xr_runtime.recording.reader import read_recording
+from tests.helpers.worlds import DEFAULT_STUDENT
 
 PROTOCOL = Path(__file__).parents[3] / "genxr" / "evaluation" / "study" / "protocols" / "synthetic.yaml"
 runner = CliRunner()
@@ -44,7 +45,7 @@ def test_every_participant_ran_every_trial_in_their_latin_square_order(study):
         assert not notes
         trials = [r for r in records if r["type"] == "trial"]
         assert len(trials) == 4 and all(r["judged_by"] == "simulator" for r in trials)
-        assert all(r["world"] == "student" and r["world_model"] == "worldmodel-student" for r in trials), \
+        assert all(r["world"] == "student" and r["world_model"] == DEFAULT_STUDENT for r in trials), \
             "a condition without settings.world runs the world-model student, and its log says so"
         assert [r["type"] for r in records].count("questionnaires") == 2
         first_conditions.append(trials[0]["condition"])
