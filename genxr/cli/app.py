@@ -22,11 +22,11 @@ from genxr.cli.compress import compress_app, fold_command, prune_command
 from genxr.cli.demo import demo
 from genxr.cli.deploy import export_app, serve_models
 from genxr.cli.evaluation import dashboard_command, lsl_command
+from genxr.cli.output import JsonFlag, fail, print_message
 from genxr.cli.sim import sim_app
 from genxr.cli.study import study_app
 from genxr.cli.worldmodel import evaluate as eval_worldmodel
 from genxr.cli.worldmodel import train_codec, train_student, train_teacher
-from genxr.cli.output import JsonFlag, fail, print_message
 
 app = typer.Typer(
     name="genxr",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from genxr.cli.output import JsonFlag, fail, print_json
 
 avatar_app = typer.Typer(help="Conversational avatar: data set generation.", no_args_is_help=True)
@@ -43,6 +44,7 @@ def dial_sweep(
 ) -> None:
     """Eye-contact dial settings scored on validation conversations (not the held-out ones): JSON."""
     import torch
+
     from genxr.components.avatar.checkpoint import shipped_checkpoint
     from genxr.components.avatar.dial import dial_sweep as sweep
     from genxr.components.avatar.dial import parse_settings

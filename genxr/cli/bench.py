@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from genxr.cli.output import JsonFlag, console, fail, print_json
 
+from genxr.cli.output import JsonFlag, console, fail, print_json
 
 bench_app = typer.Typer(help="Benchmarks. Each prints one JSON object on stdout.", no_args_is_help=True)
 

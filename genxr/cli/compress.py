@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from genxr.cli.output import fail, print_message
 
 compress_app = typer.Typer(help="Model compression: folding and pruning sweeps.", no_args_is_help=True)
@@ -142,8 +143,8 @@ def sweep_command(
     report_only: Annotated[bool, typer.Option(help="only rewrite the report from --out/results.json")] = False,
 ) -> None:
     """Train a grid of checkpoints, compress each with fold / L1 / L2 (with and without repair), report."""
-    from genxr.compression.research.sweep import run_sweep
     from genxr.compression.research.report import markdown
+    from genxr.compression.research.sweep import run_sweep
 
     if report_only:
         from genxr.compression.research.report import write_report

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from genxr.platform.config import GenXRConfig
 from genxr.cli.output import USAGE_ERROR, console, fail, print_error, print_message
+from genxr.platform.config import GenXRConfig
 
 EXIT_INTERRUPTED = {"Ctrl-C": 130, "SIGTERM": 143}
 """Exit status of a session ended by Ctrl-C or SIGTERM (128 + the signal's number)."""

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from genxr.cli.output import fail, print_message
 from genxr.platform.config import DEFAULT_WORLD_FOLD
-
 
 export_app = typer.Typer(help="Export models for deployment engines.", no_args_is_help=True)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import console, fail, print_message
 
+from genxr.cli.output import console, fail, print_message
 
 
 def dashboard_command(

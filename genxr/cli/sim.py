@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from genxr.cli.output import fail, print_message
 
 sim_app = typer.Typer(help="Ground-truth world simulator and scripted users.", no_args_is_help=True)

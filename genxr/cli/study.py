@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
 from genxr.cli.output import console, fail, print_message
 
 study_app = typer.Typer(help="User studies: protocol -> sessions -> questionnaires -> statistics, losing no data.",

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from genxr.cli.output import JsonFlag, fail, print_json, print_message
 
+from genxr.cli.output import JsonFlag, fail, print_json, print_message
 
 Preset = Annotated[str, typer.Option(help="tiny (CI, seconds) | cpu (shipped) | gpu (documented scale-up)")]
 Out = Annotated[Path, typer.Option(help="run directory (one sub-directory per stage; resumed when it exists)")]

@@ -27,7 +27,14 @@ from torch import nn
 
 from genxr.compression import geometry, heads, hf
 from genxr.compression.cluster import kmeans
-from genxr.compression.groups import AttentionLayoutError, ChannelGroup, CompressionError, channel_groups, check_inputs, trace
+from genxr.compression.groups import (
+    AttentionLayoutError,
+    ChannelGroup,
+    CompressionError,
+    channel_groups,
+    check_inputs,
+    trace,
+)
 from genxr.compression.handlers import merge_rows
 from genxr.compression.repair import ExpectedActivation, fold_ar, producer_rows
 from genxr.compression.report import CompressionReport, GroupReport

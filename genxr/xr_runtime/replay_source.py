@@ -12,20 +12,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from genxr.platform.clock import MONOTONIC, Clock
 from pydantic import ValidationError
 
+from genxr.platform.clock import MONOTONIC, Clock
 from genxr.platform.messages import (
     StreamOrder,
     TrackingFrame,
 )
 from genxr.platform.units import NS_PER_S
-from genxr.xr_runtime.timing import FrameTiming
 from genxr.xr_runtime.recording.format import (
     RecordingError,
 )
 from genxr.xr_runtime.recording.reader import Recording, read_recording
-
+from genxr.xr_runtime.timing import FrameTiming
 
 FIRST_FRAME_PERIOD_NS = NS_PER_S // 90
 """The display period reported for a recording's first frame (nothing before it to measure from): 90 Hz."""

@@ -342,8 +342,8 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
     if config.bus.backend == "inproc":
         return InProcessBus(clock=clock, tracer=tracer, workers=config.bus.workers,
                             handler_nice=config.bus.handler_nice)
-    from genxr.deploy.serving.ray_bus import RayBus
     from genxr.deploy.serving.deployments import connect
+    from genxr.deploy.serving.ray_bus import RayBus
 
     try:
         handles = connect(config.bus.ray_address, world_kind=f"world:{world_kind(config)}",

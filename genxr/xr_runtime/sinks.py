@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-
 from genxr.platform.messages import DisplayFrame
 from genxr.platform.video import DEFAULT_MAX_QUEUED_BYTES, VideoError, VideoWriter
 

@@ -28,7 +28,6 @@ from genxr.platform.messages import (
     Pose,
     StreamOrder,
     TrackingFrame,
-    WorldFrame,
     WorldFrameRequest,
     decode,
     encode,

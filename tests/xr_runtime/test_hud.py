@@ -12,8 +12,8 @@ from genxr.platform.clock import ManualClock
 from genxr.platform.config import ConfigError, load_config
 from genxr.platform.messages import DisplayFrame
 from genxr.platform.tracing import Tracer
-from genxr.xr_runtime.metrics import LoopMetrics
 from genxr.xr_runtime.hud import Hud, HudConfig, HudStats, hud_lines, render_patch
+from genxr.xr_runtime.metrics import LoopMetrics
 from tests.helpers.frame_loop import WORLD, TurningHead, answer, make_loop
 
 FRAME_NS = 11_111_111  # 90 Hz

@@ -17,8 +17,8 @@ from genxr.xr_runtime.recording import writer
 from genxr.xr_runtime.recording.format import CHUNKS_FILE
 from genxr.xr_runtime.recording.reader import read_recording, verify_recording
 from genxr.xr_runtime.session import SessionError, run_session
-from tests.helpers.disk import DiskFillsUp
 from tests.helpers.cli import said
+from tests.helpers.disk import DiskFillsUp
 from tests.helpers.tracing import validate_chrome_trace
 
 QUICK = {"display": {"width": 64, "height": 64}, "session": {"world": "ground_truth", "avatar": False}}

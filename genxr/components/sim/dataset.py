@@ -40,8 +40,8 @@ from tqdm import tqdm
 
 import genxr
 from genxr.components.sim.episode import BEHAVIOUR_NAMES, FIELDS, record_episode
-from genxr.components.sim.renderer import Renderer, RendererConfig
 from genxr.components.sim.layout import OBJECT_NAMES, STATE_FIELDS
+from genxr.components.sim.renderer import Renderer, RendererConfig
 from genxr.components.sim.user import ScriptedUser
 from genxr.platform.clock import ManualClock
 

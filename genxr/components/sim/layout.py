@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 OBJECT_NAMES: tuple[str, ...] = ("room", "table", "button", "box", "ball")
 """Object-id mask values: index = id (0 = room surfaces or nothing)."""
 TABLE_ID, BUTTON_ID, BOX_ID, BALL_ID = 1, 2, 3, 4

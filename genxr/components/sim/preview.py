@@ -15,7 +15,6 @@ from PIL import Image
 
 from genxr.platform.units import MS_PER_S
 
-
 OBJECT_PALETTE = np.array([[0, 0, 0], [120, 80, 40], [230, 210, 40], [40, 170, 60], [200, 50, 200]], np.uint8)
 HAND_PALETTE = np.array([[0, 0, 0], [60, 120, 255], [255, 70, 50]], np.uint8)
 FORMATS = (".png", ".gif", ".mp4")

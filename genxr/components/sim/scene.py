@@ -20,7 +20,7 @@ import numpy as np
 
 from genxr.components.sim.contacts import button_press, capsule_points, fall, pinch_grasp, push_out
 from genxr.components.sim.hand import HandPose
-from genxr.components.sim.layout import (BALL_ID, BOX_ID, BUTTON_ID, TABLE_ID, SceneConfig, SceneState, make_layout)
+from genxr.components.sim.layout import BALL_ID, BOX_ID, BUTTON_ID, TABLE_ID, SceneConfig, SceneState, make_layout
 
 
 class Scene:

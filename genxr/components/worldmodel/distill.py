@@ -31,8 +31,8 @@ from genxr.components.worldmodel.checkpoint import load_model
 from genxr.components.worldmodel.conditioning import Tracking
 from genxr.components.worldmodel.data import load_episodes
 from genxr.components.worldmodel.dit import VideoDiT
-from genxr.components.worldmodel.stream import generate_chunk, write_anchor
 from genxr.components.worldmodel.reprojection import attach_prior
+from genxr.components.worldmodel.stream import generate_chunk, write_anchor
 from genxr.components.worldmodel.teacher import sample_window, trajectory_sigmas
 from genxr.components.worldmodel.train import Preset, _Run, encode_clip, teacher_config, training_clip
 

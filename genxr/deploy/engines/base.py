@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-
 ENGINES = ("torch", "onnxruntime", "tensorrt")
 """Engine names, in order of preference on a machine with a GPU."""
 

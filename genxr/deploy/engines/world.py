@@ -60,11 +60,10 @@ from genxr.components.worldmodel.service import (
     StudentWorld,
     StudentWorldConfig,
 )
-from genxr.deploy.engines.base import Engine, make_engine
-from genxr.deploy.export.student import INPUTS, prior_input
+from genxr.deploy.engines.base import Engine, check_engine_name, describe_engine, make_engine
 from genxr.deploy.export.cache import cached_onnx, check_onnx, content_hash
+from genxr.deploy.export.student import INPUTS, prior_input
 from genxr.platform.messages import WorldFrame, WorldFrameRequest
-from genxr.deploy.engines.base import check_engine_name, describe_engine
 
 PARITY_MAX_PIXEL_ERROR = 1
 """Documented tolerance: engine-run frames differ from the torch stream's by at most this (uint8 levels)."""

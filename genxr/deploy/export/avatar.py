@@ -51,8 +51,8 @@ from genxr.components.avatar.stream import AvatarStream, MotionChunk
 from genxr.components.sim.conversation.dataset import simulate_conversation
 from genxr.deploy.engines.avatar import INPUTS, OUTPUTS, AvatarChunkStep, EngineAvatarStream
 from genxr.deploy.engines.base import OnnxRuntimeEngine, TorchEngine
-from genxr.deploy.export.student import median_ms, writable_output
 from genxr.deploy.export.decoder import onnx_opset
+from genxr.deploy.export.student import median_ms, writable_output
 from genxr.platform.messages import AudioChunk, Pose
 from genxr.platform.units import NS_PER_S
 

@@ -57,8 +57,8 @@ from genxr.components.avatar.transformer import attention_bias
 from genxr.components.avatar.vae import MotionVAE
 from genxr.deploy.engines.base import Engine, OnnxRuntimeEngine, TorchEngine
 from genxr.deploy.export.avatar import conversation_chunks, motion_error
-from genxr.deploy.export.student import median_ms, writable_output
 from genxr.deploy.export.decoder import onnx_opset
+from genxr.deploy.export.student import median_ms, writable_output
 from genxr.platform.messages import AudioChunk, Pose
 
 INPUTS = ("audio_features", "user_features", "gaze_target", "guidance_scale", "noise", "condition_window", "filled")

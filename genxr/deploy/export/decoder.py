@@ -45,8 +45,8 @@ class FrameDecoder(nn.Module):
 
 def simulator_frames(count: int, seed: int = 1) -> np.ndarray:
     """(count, H, W, 3) uint8 frames of the ground-truth world along a scripted user's path."""
-    from genxr.components.sim.world_service import GroundTruthWorld
     from genxr.components.sim.user import ScriptedUser
+    from genxr.components.sim.world_service import GroundTruthWorld
     from genxr.platform.messages import WorldFrameRequest
 
     world = GroundTruthWorld(seed)

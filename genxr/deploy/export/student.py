@@ -76,8 +76,8 @@ def steady_state(seed: int = 1, chunks: int = 4, student=None) -> SteadyState:
     """``student`` (default: the shipped one) streaming a simulated user with the shipped codec until
     its cache is full; the tracking of ``chunks`` further chunks comes with it. Streaming there is
     also the check that a folded or pruned student still runs chunk by chunk."""
-    from genxr.components.sim.world_service import GroundTruthWorld
     from genxr.components.sim.user import ScriptedUser
+    from genxr.components.sim.world_service import GroundTruthWorld
     from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
     from genxr.components.worldmodel.stream import WorldModelStream
     from genxr.platform.messages import WorldFrameRequest

@@ -24,10 +24,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genxr.deploy.engines.base import Engine, make_engine
-from genxr.deploy.export.cache import cached_onnx, check_onnx, content_hash
-from genxr.deploy.engines.base import check_engine_name, describe_engine
 from genxr.components.avatar.service import AvatarService
+from genxr.deploy.engines.base import Engine, check_engine_name, describe_engine, make_engine
+from genxr.deploy.export.cache import cached_onnx, check_onnx, content_hash
 
 
 def _check_avatar_export(path: Path) -> None:

@@ -80,8 +80,8 @@ def engine_pair(engine: str, checkpoint: Path, threads: int) -> tuple[AvatarStre
         return AvatarStream(models["vae"], models["generator"]), WindowBaseline(models["vae"], models["baseline"])
     if engine == "onnxruntime":
         from genxr.deploy.engines.avatar import EngineAvatarStream
-        from genxr.deploy.serving.avatar import avatar_onnx
         from genxr.deploy.export.avatar_baseline import EngineWindowBaseline, baseline_onnx
+        from genxr.deploy.serving.avatar import avatar_onnx
 
         return (EngineAvatarStream.from_onnx(avatar_onnx(checkpoint), threads),
                 EngineWindowBaseline.from_onnx(baseline_onnx(checkpoint), threads))

@@ -25,8 +25,8 @@ from genxr.platform.messages import Pose, WorldFrame
 from genxr.platform.stats import percentile, percentiles
 from genxr.platform.units import NS_PER_S, NS_PER_US
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
-from genxr.xr_runtime.metrics import LoopMetrics
 from genxr.xr_runtime.hud import Hud, hud_lines, render_patch
+from genxr.xr_runtime.metrics import LoopMetrics
 
 FRAME_NS = round(NS_PER_S / 90)
 

@@ -90,8 +90,8 @@ def run(n: int = 200) -> dict[str, float | int | None]:
     import ray
     from ray import serve
 
-    from genxr.deploy.serving.ray_bus import RayBus
     from genxr.deploy.serving.deployments import MODEL_FACTORIES, ModelDeployment, connect, deployment_options
+    from genxr.deploy.serving.ray_bus import RayBus
     from genxr.platform.services import WORLD_SERVICE
 
     if n < 1:

@@ -16,8 +16,8 @@ from enum import Enum
 
 import numpy as np
 
-from genxr.xr_runtime.sources import TrackingSourceLost
 from genxr.platform.messages import HAND_JOINT_COUNT, HandJoints, LocationFlags, Pose
+from genxr.xr_runtime.sources import TrackingSourceLost
 
 FULLY_LOCATED = int(LocationFlags.ORIENTATION_VALID | LocationFlags.POSITION_VALID
                     | LocationFlags.ORIENTATION_TRACKED | LocationFlags.POSITION_TRACKED)

@@ -18,8 +18,15 @@ from genxr.platform.messages import (
     decode,
 )
 from genxr.xr_runtime.recording.format import (
-    CHUNKS_FILE, LEGACY_TRACKING_FILE, MANIFEST_FILE, RECORD_LENGTH, RecordingError,
-    chunk_at, chunk_records, scan_chunks, write_json_atomic,
+    CHUNKS_FILE,
+    LEGACY_TRACKING_FILE,
+    MANIFEST_FILE,
+    RECORD_LENGTH,
+    RecordingError,
+    chunk_at,
+    chunk_records,
+    scan_chunks,
+    write_json_atomic,
 )
 
 

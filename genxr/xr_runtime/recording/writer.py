@@ -23,8 +23,12 @@ from genxr.platform.messages import (
 )
 from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.recording.format import (
-    CHUNKS_FILE, MANIFEST_FILE, RecordingError,
-    chunk_bytes, fsync_dir, write_json_atomic,
+    CHUNKS_FILE,
+    MANIFEST_FILE,
+    RecordingError,
+    chunk_bytes,
+    fsync_dir,
+    write_json_atomic,
 )
 
 

@@ -5,7 +5,6 @@ and then fails every request - and a session given one runs without its avatar, 
 
 from __future__ import annotations
 
-
 import pytest
 
 from genxr.components.avatar.checkpoint import CheckpointError, load_checkpoint, shipped_checkpoint

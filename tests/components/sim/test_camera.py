@@ -9,6 +9,7 @@ import torch
 from genxr.components.sim.camera import PinholeCamera
 from genxr.components.sim.geometry import euler_yxz
 
+
 def view(position=(0.0, 0.0, 0.0), angles=(0.0, 0.0, 0.0)) -> torch.Tensor:
     matrix = np.eye(4)
     matrix[:3, :3] = euler_yxz(np.array(angles))

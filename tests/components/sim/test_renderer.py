@@ -12,8 +12,8 @@ import torch
 from genxr.components.sim.episode import render_batch
 from genxr.components.sim.geometry import euler_yxz
 from genxr.components.sim.hand import GRIPS, HandModel
-from genxr.components.sim.renderer import Renderer, RendererConfig
 from genxr.components.sim.layout import BALL_ID, TABLE_ID
+from genxr.components.sim.renderer import Renderer, RendererConfig
 from genxr.components.sim.user import ScriptedUser
 from genxr.platform.clock import ManualClock
 

@@ -4,7 +4,6 @@ loads and then fails every request (issue #18, D9)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, CheckpointError, load_model, shipped

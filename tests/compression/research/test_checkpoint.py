@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from genxr.compression import fold, prune
-from genxr.compression.research.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from genxr.compression.heads import attention_modules
+from genxr.compression.research.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from tests.helpers.compression import TINY
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from genxr.compression.research.data import digits, stdlib_text
-from genxr.compression.research.sweep import Spec, grid, run_sweep
 from genxr.compression.research.report import advantage, markdown, summarise
+from genxr.compression.research.sweep import Spec, grid, run_sweep
 from genxr.compression.research.train import Recipe
 
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genxr.components.sim.world_service import GroundTruthWorld
 from genxr.components.sim.user import ScriptedUser
+from genxr.components.sim.world_service import GroundTruthWorld
 from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, load_model
 from genxr.components.worldmodel.service import StudentWorld
 from genxr.components.worldmodel.stream import WorldModelStream
-from genxr.deploy.engines.base import make_engine, tensorrt_status
-from genxr.deploy.export.cache import cache_folder
-from genxr.deploy.engines.base import check_engine_name, describe_engine
+from genxr.deploy.engines.base import check_engine_name, describe_engine, make_engine, tensorrt_status
 from genxr.deploy.engines.world import PARITY_MAX_PIXEL_ERROR, EngineChunkStep, EngineStudentWorld, student_onnx
+from genxr.deploy.export.cache import cache_folder
 from genxr.platform.messages import WorldFrameRequest
 
 SEED = 3

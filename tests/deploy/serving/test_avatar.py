@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from genxr.components.avatar.service import AvatarService, ConversationAudio
 from genxr.deploy.serving.avatar import EngineAvatarService
 from genxr.platform.messages import AvatarRequest, Pose
-from genxr.components.avatar.service import AvatarService, ConversationAudio
 
 START_NS = 2_000_000_000
 MOTION_TOLERANCE = 1e-3

@@ -36,9 +36,8 @@ def listening_sockets(processes) -> list[tuple[str, int, int, str]]:
 
 
 def test_every_port_of_the_local_ray_instance_is_on_loopback(serve_handles):
-    import ray  # puts Ray's bundled psutil on the path
-
     import psutil
+    import ray  # puts Ray's bundled psutil on the path
 
     assert ray.util.get_node_ip_address() == "127.0.0.1", "the node advertises 127.0.0.1"
     replica_pids = {name: handle.pid.remote().result(timeout_s=60) for name, handle in serve_handles.items()}

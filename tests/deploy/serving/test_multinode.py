@@ -153,9 +153,8 @@ finally:
 def marked_processes(marker: str) -> list:
     """This test's processes: those whose environment carries ``marker`` (Ray hands its
     environment down to every process it starts)."""
-    import ray  # noqa: F401  (Ray's bundled psutil)
-
     import psutil
+    import ray  # noqa: F401  (Ray's bundled psutil)
 
     found = []
     for process in psutil.process_iter():

@@ -62,7 +62,7 @@ def test_a_condition_world_is_the_world_its_sessions_run(tmp_path):
 def test_condition_worlds_are_the_session_worlds_and_only_settings_choose_them():
     from typing import get_args
 
-    from genxr.evaluation.study.protocol import ConditionSettings, SESSION_WORLDS
+    from genxr.evaluation.study.protocol import SESSION_WORLDS, ConditionSettings
     from genxr.platform.config import SessionConfig
 
     assert set(SESSION_WORLDS) == set(get_args(SessionConfig.model_fields["world"].annotation)) - {"auto"}

@@ -32,7 +32,13 @@ from genxr.xr_runtime.openxr.convert import head_from_xr
 from genxr.xr_runtime.openxr.source import OpenXRCloseWarning, OpenXRUnavailableError
 from genxr.xr_runtime.timing import skipped_refreshes
 from tests.helpers.fake_openxr import (
-    ALL_EXTENSIONS, HEAD_3DOF, PERIOD_NS, FakeGL, FakeHeadsetSource, FakeOpenXRSource, TrackingRuntime,
+    ALL_EXTENSIONS,
+    HEAD_3DOF,
+    PERIOD_NS,
+    FakeGL,
+    FakeHeadsetSource,
+    FakeOpenXRSource,
+    TrackingRuntime,
     XrFunctions,
 )
 

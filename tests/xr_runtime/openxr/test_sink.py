@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 import xr
 
-from tests.helpers.fake_openxr import (
-    LEFT_FOV, PERIOD_NS, RIGHT_FOV, VALID, FakeRuntime, Uploads, address, headset, stereo_frame,
-)
 from genxr.xr_runtime.openxr.frames import OpenXRFrameCycle, views_from_xr
 from genxr.xr_runtime.openxr.sink import (
     GL_RGB10_A2,
@@ -29,6 +26,17 @@ from genxr.xr_runtime.openxr.sink import (
     SwapchainError,
     choose_swapchain_format,
     texture_pixels,
+)
+from tests.helpers.fake_openxr import (
+    LEFT_FOV,
+    PERIOD_NS,
+    RIGHT_FOV,
+    VALID,
+    FakeRuntime,
+    Uploads,
+    address,
+    headset,
+    stereo_frame,
 )
 
 

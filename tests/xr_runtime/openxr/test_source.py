@@ -10,7 +10,14 @@ import pytest
 import xr
 
 from genxr.platform.messages import HAND_JOINT_COUNT, LocationFlags
-from genxr.xr_runtime.openxr.convert import FULLY_LOCATED, SessionAction, SessionStateMachine, hand_from_xr, head_from_xr, pose_from_xr
+from genxr.xr_runtime.openxr.convert import (
+    FULLY_LOCATED,
+    SessionAction,
+    SessionStateMachine,
+    hand_from_xr,
+    head_from_xr,
+    pose_from_xr,
+)
 from genxr.xr_runtime.openxr.source import OpenXRSource, OpenXRUnavailableError
 
 
