@@ -37,6 +37,8 @@ import torch
 from torch import nn
 
 from genxr.compression import heads as heads_mod
+from genxr.compression.tensors import resize_tensor
+from genxr.platform.checkpoints import InvalidConfig, read_weights
 
 FORMAT, VERSION = "genxr-hf", 1
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -364,32 +366,7 @@ def load_pretrained(directory, dtype: torch.dtype | None = None) -> nn.Module:
     return model.eval()
 
 
-def _resize(model: nn.Module, name: str, shape: tuple[int, ...]) -> None:
-    """Replaces tensor ``name`` by an empty one of ``shape`` (or creates it); updates layer widths."""
-    owner_name, _, attr = name.rpartition(".")
-    owner = model.get_submodule(owner_name)
-    if attr not in owner._parameters and attr not in owner._buffers:
-        raise AttributeError(f"{type(owner).__name__} {owner_name!r} has no tensor {attr!r}")
-    current = getattr(owner, attr)
-    if current is not None and tuple(current.shape) == shape:
-        return
-    fresh = torch.empty(shape, dtype=current.dtype if current is not None else torch.float32)
-    if current is None or isinstance(current, nn.Parameter):
-        setattr(owner, attr, nn.Parameter(fresh, requires_grad=current is None or current.requires_grad))
-    else:
-        owner.register_buffer(attr, fresh)
-    if attr == "weight" and isinstance(owner, nn.Linear):
-        owner.out_features, owner.in_features = shape
-    elif attr == "weight" and isinstance(owner, nn.LayerNorm):
-        owner.normalized_shape = tuple(shape)
-    elif attr == "weight" and isinstance(owner, nn.Embedding):
-        owner.num_embeddings, owner.embedding_dim = shape
-
-
 def _load_genxr(directory: Path) -> nn.Module:
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     path, weights = directory / CONFIG, directory / WEIGHTS
     config = read_config(directory)
     for key, kind in (("class", str), ("config", dict), ("shapes", dict), ("attention", dict), ("tied", dict)):
@@ -400,13 +377,12 @@ def _load_genxr(directory: Path) -> nn.Module:
     cls = _transformers_class(config["class"], path, "class")
     if not weights.is_file():
         raise HFFormatError(f"{weights}: missing")
-    payload = weights.read_bytes()
-    if config.get("sha256") != hashlib.sha256(payload).hexdigest():
-        raise HFFormatError(f"{weights}: sha256 does not match config.json ({len(payload)} bytes; truncated or corrupt)")
+    if not isinstance(config.get("sha256"), str):
+        raise HFFormatError(f"{path}: sha256 must be the hex digest of {WEIGHTS}, got {config.get('sha256')!r:.80}")
     try:
-        tensors = load(payload)
-    except SafetensorError as err:
-        raise HFFormatError(f"{weights}: unreadable safetensors ({err})") from None
+        tensors = read_weights(weights, config["sha256"])
+    except InvalidConfig as err:
+        raise HFFormatError(f"{weights}: {err}") from None
     try:
         hf_config = cls.config_class.from_dict(config["config"])
         model = cls(hf_config)
@@ -418,7 +394,7 @@ def _load_genxr(directory: Path) -> nn.Module:
     found = heads_mod.find_attention(model).found  # before resizing: the head counts still match the shapes
     for name, shape in config["shapes"].items():
         try:
-            _resize(model, name, tuple(int(s) for s in shape))
+            resize_tensor(model, name, tuple(int(s) for s in shape))
         except (AttributeError, TypeError, ValueError, RuntimeError) as err:
             raise HFFormatError(f"{path}: shapes.{name} = {shape}: {err}") from None
     for name, counts in config["attention"].items():

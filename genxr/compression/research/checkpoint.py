@@ -33,7 +33,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 from safetensors.torch import save
 from torch import nn
@@ -44,6 +43,7 @@ from genxr.compression.research.models.llama import LlamaConfig
 from genxr.compression.research.models.preact_resnet import PreActResNetConfig
 from genxr.compression.research.models.resnet import ResNetConfig
 from genxr.compression.research.models.vit import ViTConfig
+from genxr.compression.tensors import resize_tensor
 from genxr.platform.checkpoints import InvalidConfig, read_weights, sha256_hex, state_problem, validate
 
 FORMAT, VERSION = "genxr-checkpoint", 1
@@ -173,7 +173,7 @@ def _resize_problem(model: nn.Module, name: str, shape: tuple[int, ...]) -> str 
     if attr not in owner._parameters and attr not in owner._buffers:
         return f"{type(owner).__name__} {owner_name!r} has no tensor {attr!r}"
     try:
-        _resize(model, name, shape)
+        resize_tensor(model, name, shape)
     except (RuntimeError, ValueError, TypeError, IndexError, OverflowError, MemoryError) as err:
         return f"cannot resize to {list(shape)} ({type(err).__name__}: {err})"
     return None
@@ -190,28 +190,3 @@ def _heads_problem(attn: nn.Module) -> str | None:
     return None
 
 
-_WIDTHS = {
-    nn.Linear: lambda m, w: {"out_features": w.shape[0], "in_features": w.shape[1]},
-    nn.Conv2d: lambda m, w: {"out_channels": w.shape[0], "in_channels": w.shape[1] * m.groups},
-    nn.BatchNorm2d: lambda m, w: {"num_features": w.shape[0]},
-    nn.LayerNorm: lambda m, w: {"normalized_shape": tuple(w.shape)},
-    nn.RMSNorm: lambda m, w: {"normalized_shape": tuple(w.shape)},
-    nn.Embedding: lambda m, w: {"num_embeddings": w.shape[0], "embedding_dim": w.shape[1]},
-}
-
-
-def _resize(model: nn.Module, name: str, shape: tuple[int, ...]) -> None:
-    """Replaces tensor ``name`` by an empty one of ``shape`` if it differs or is None; updates widths."""
-    owner_name, _, attr = name.rpartition(".")
-    owner = model.get_submodule(owner_name)
-    current = getattr(owner, attr)
-    if current is not None and tuple(current.shape) == shape:
-        return
-    fresh = torch.empty(shape, dtype=current.dtype if current is not None else torch.float32)
-    if current is None or isinstance(current, nn.Parameter):
-        setattr(owner, attr, nn.Parameter(fresh, requires_grad=current is None or current.requires_grad))
-    else:
-        owner.register_buffer(attr, fresh)
-    if attr == "weight" and type(owner) in _WIDTHS:
-        for key, value in _WIDTHS[type(owner)](owner, fresh).items():
-            setattr(owner, key, value)
