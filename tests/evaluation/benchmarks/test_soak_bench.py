@@ -53,7 +53,6 @@ def test_the_slope_is_least_squares_per_minute():
 @pytest.mark.timeout(900)
 def test_three_minutes_keep_the_avatar_and_the_world_alive_in_flat_memory():
     report = run(minutes=3.0)
-    print(json.dumps(report, indent=2))
     assert report["seconds"] == pytest.approx(180, abs=1) and report["rate_hz"] == 90
     assert (report["world_failures"], report["avatar_failures"]) == (0, 0), report
     assert len(report["per_minute"]) == 3

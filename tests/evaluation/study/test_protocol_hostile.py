@@ -65,8 +65,8 @@ def test_a_section_that_is_not_a_mapping_is_refused_not_crashed_on(tmp_path):
     assert f"hostile.yaml:{line_of(text, 'session: fast')}: conditions.1.config.session = 'fast': " \
            "Input should be a valid dictionary" in message
     result = CliRunner().invoke(_app(), ["study", "new", str(tmp_path / "hostile.yaml"), "--out", str(tmp_path / "s")])
-    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert "conditions.1.config.session = 'fast'" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.output
+    assert "conditions.1.config.session = 'fast'" in " ".join(result.stderr.split())
     assert not (tmp_path / "s").exists()
     settings = SYNTHETIC.replace("  - name: slow_world\n", "  - name: slow_world\n    settings: ground_truth\n")
     assert "conditions.1.settings = 'ground_truth': Input should be a valid dictionary" in refused(tmp_path, settings)

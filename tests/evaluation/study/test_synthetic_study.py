@@ -77,7 +77,7 @@ def test_analyze_writes_the_report_with_paired_tests_and_plots(study):
 def test_verify_and_export_cover_the_study_recordings(study, tmp_path):
     result = genxr("study", "verify", study)
     assert result.exit_code == 0
-    reports = [json.loads(line) for line in result.output.splitlines()]
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(reports) == 12 and all(r["ok"] and r["closed_cleanly"] for r in reports)
     recording = Path(reports[0]["folder"])
     for fmt in ("csv", "parquet"):
@@ -123,7 +123,7 @@ def test_bad_participant_ids_and_unknown_studies_are_refused(study, tmp_path):
         assert result.exit_code == 2
     assert not (study / "etc").exists() and open_study(study).participants == ["P01", "P02", "P03"]
     result = genxr("study", "run", tmp_path, "--participant", "P01")
-    assert result.exit_code == 2 and "not a genxr study folder" in result.output
+    assert result.exit_code == 2 and "not a genxr study folder" in " ".join(result.stderr.split())
     with pytest.raises(StudyError, match="changed since the study was created"):
         copy = tmp_path / "changed"
         shutil.copytree(study, copy, ignore=shutil.ignore_patterns("sessions"))
@@ -141,7 +141,7 @@ def test_verify_finds_a_torn_trial_recording_and_recover_repairs_it(study, tmp_p
     chunks.write_bytes(chunks.read_bytes()[:-7])  # the machine died while the last chunk was written
     result = genxr("study", "verify", copy / "participants" / "P02")
     assert result.exit_code == 1
-    torn = [json.loads(line) for line in result.output.splitlines() if not json.loads(line)["ok"]]
+    torn = [json.loads(line) for line in result.stdout.splitlines() if not json.loads(line)["ok"]]
     assert len(torn) == 1 and "torn last chunk" in torn[0]["problem"]
     assert genxr("study", "recover", copy).exit_code == 0
     assert genxr("study", "verify", copy).exit_code == 0
