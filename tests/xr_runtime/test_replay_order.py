@@ -5,8 +5,6 @@ frames from any source and keeps what it passes on (requests, the recording) in 
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from genxr.platform.bus import InProcessBus
@@ -18,7 +16,7 @@ from genxr.xr_runtime.recording.reader import read_recording
 from genxr.xr_runtime.recording.writer import Recorder
 from genxr.xr_runtime.replay_source import ReplaySource
 from genxr.xr_runtime.timing import DisplayClock, FrameTiming
-from tests.helpers.frame_loop import WORLD, answer, make_loop
+from tests.helpers.frame_loop import WORLD, TurningHead, answer, make_loop
 from tests.helpers.tracking import PERIOD_NS, paced_frames
 
 HALF_SECOND_NS = NS_PER_S // 2
@@ -101,30 +99,22 @@ def test_an_ordered_recording_still_replays_every_frame(tmp_path):
 # --- the frame loop, the consumer of every source ----------------------------------------------
 
 
-class UnorderedHead:
-    """A source (the loop's display clock paces it) whose frame ``repeat_at`` repeats the previous
-    frame id and whose frame ``back_at`` is sampled half a second in the past."""
-
-    paces_display = False
+class UnorderedHead(TurningHead):
+    """A :class:`TurningHead` (the loop's display clock paces it) whose frame ``repeat_at`` repeats
+    the previous frame id and whose frame ``back_at`` is sampled half a second in the past."""
 
     def __init__(self, clock, frames: int, repeat_at: int, back_at: int) -> None:
-        self.clock, self.frames, self.repeat_at, self.back_at = clock, frames, repeat_at, back_at
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
+        super().__init__(clock, frames)
+        self.repeat_at, self.back_at = repeat_at, back_at
 
     def read(self, timing: FrameTiming) -> TrackingFrame | None:
-        if timing.frame_id >= self.frames:
+        frame = super().read(timing)
+        if frame is None:
             return None
-        frame_id = timing.frame_id - (timing.frame_id == self.repeat_at)
-        sampled = self.clock.now_ns() - (HALF_SECOND_NS if timing.frame_id == self.back_at else 0)
-        half = math.radians(timing.frame_id) / 2
-        head = Pose(position=(0.0, 1.6, 0.0), orientation=(0.0, math.sin(half), 0.0, math.cos(half)))
-        return TrackingFrame(frame_id=frame_id, sample_time_ns=sampled,
-                             predicted_display_time_ns=max(sampled, timing.predicted_display_time_ns), head=head)
+        sampled = frame.sample_time_ns - (HALF_SECOND_NS if timing.frame_id == self.back_at else 0)
+        return frame.model_copy(update={"frame_id": timing.frame_id - (timing.frame_id == self.repeat_at),
+                                        "sample_time_ns": sampled,
+                                        "predicted_display_time_ns": max(sampled, timing.predicted_display_time_ns)})
 
 
 def test_the_frame_loop_refuses_frames_that_do_not_advance_and_passes_on_an_ordered_stream(tmp_path):

@@ -416,12 +416,8 @@ class OpenXRSource:
         return self._display_ns[1] - ended[1]
 
     def wait_frame(self) -> FrameTiming:
-        with self._lost_is_source_lost():
+        with source_lost_on(self._xr):  # the runtime's service killed mid-session: TrackingSourceLost
             return self._wait_frame()
-
-    def _lost_is_source_lost(self):
-        """Turns the runtime going away (its service killed mid-session) into :class:`TrackingSourceLost`."""
-        return source_lost_on(self._xr)
 
     def _wait_frame(self) -> FrameTiming:
         if self.graphics:  # a headset: the frame cycle waits, begins and locates the views
@@ -451,7 +447,7 @@ class OpenXRSource:
                            previous_end_margin_ns=margin)
 
     def read(self, timing: FrameTiming) -> TrackingFrame | None:
-        with self._lost_is_source_lost():
+        with source_lost_on(self._xr):
             return self._read(timing)
 
     def _read(self, timing: FrameTiming) -> TrackingFrame | None:
