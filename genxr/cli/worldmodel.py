@@ -94,14 +94,17 @@ def train_teacher(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
 
 
 def train_student(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
+                  head_only: Annotated[bool, typer.Option(
+                      "--head-only", help="distil the head-only teacher into the head-only student (ablation)")] = False,
                   threads: Threads = 1, ship: Ship = False) -> None:
     """Distil the teacher into the causal student: ODE-pair init, then Self-Forcing with DMD."""
     from genxr.components.worldmodel.distill import train_student as run
 
-    directory = _run_stage(run, preset, out, data, threads)
+    directory = _run_stage(run, preset, out, data, threads, head_only=head_only)
     if ship:
-        _ship(out / "student_ode", "student_ode")
-        _ship(directory, "student")
+        if not head_only:
+            _ship(out / "student_ode", "student_ode")
+        _ship(directory, directory.name)
     print_message(f"student checkpoint: {directory}")
 
 

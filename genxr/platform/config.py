@@ -24,9 +24,9 @@ import os
 import warnings
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -54,16 +54,28 @@ class SessionConfig(_Section):
     source: Literal["sim", "openxr", "replay"] = Field("sim", description="tracking source")
     display_rate_hz: float = Field(90.0, gt=0, le=240, description="display refresh rate when genxr paces the loop")
     duration_s: float = Field(10.0, gt=0, allow_inf_nan=False, description="session length, seconds (finite)")
+    warmup_s: float = Field(0.0, ge=0, allow_inf_nan=False,
+                            description="the session's first seconds, run, shown and recorded as the rest but left "
+                                        "out of metrics.json's percentiles, rates and miss rate (its warmup_frames "
+                                        "says how many frames); the models answer one warm-up request before any")
     seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
-    world: Literal["auto", "student", "ground_truth"] = Field(
-        "auto", description="world service: the world-model student, the simulator's ground truth, or auto "
-                            "(the student when its checkpoint ships)")
+    world: Literal["auto", "student", "student_head_only", "ground_truth", "frozen"] = Field(
+        "auto", description="world service: the world-model student (hand-conditioned), its head-only ablation "
+                            "(camera conditioning only), the simulator's ground truth, frozen (the room rendered "
+                            "once, never updated), or auto (the student when its checkpoint ships)")
     world_fold: float | None = Field(
         DEFAULT_WORLD_FOLD, ge=0, lt=1, allow_inf_nan=False,
         description="fraction of the student's compressible channels folded away before it runs (genxr.compression."
                     "fold; in-process and on the Ray Serve replica alike); 0 or null: the student as shipped")
     world_rate_hz: float = Field(30.0, gt=0, le=240, description="most world-model requests per second")
     avatar: bool = Field(True, description="run the conversational avatar when its checkpoint is available")
+    avatar_guidance_scale: float = Field(1.0, ge=0.0, le=4.0, allow_inf_nan=False,
+                                         description="the avatar's eye-contact (gaze) guidance scale: 0 leaves gaze "
+                                                     "to the model, larger looks at the user more (classifier-free "
+                                                     "guidance on the gaze score)")
+    avatar_spatial: bool = Field(True, description="false: the spatial ablation, the avatar's generator trained "
+                                                   "without the user's position (it neither turns to nor looks at "
+                                                   "the user)")
     avatar_checkpoint: Path | None = Field(None, description="avatar checkpoint directory (default: the shipped one)")
     replay_path: Path | None = Field(None, description="recorded session to play back (source=replay)")
     openxr_headless: bool = Field(False, description="source=openxr: a headless session (tracking only, no images "
@@ -84,6 +96,11 @@ class DisplayConfig(_Section):
     height: int = Field(256, ge=16, le=4096, description="pixels")
     vertical_fov_deg: float = Field(90.0, gt=0, lt=180, description="vertical field of view, degrees")
     stale_after_ms: float = Field(500.0, gt=0, description="content older than this is marked stale")
+    added_latency_ms: float = Field(0.0, ge=0, le=1000, allow_inf_nan=False,
+                                    description="study condition 'display latency added': every display frame is "
+                                                "re-projected (and the models asked) with the tracking sampled this "
+                                                "many ms before the newest, as if motion-to-photon were that much "
+                                                "longer; the recording keeps the tracking as sampled. 0: none")
     hud: bool = Field(False, description="draw the latency HUD (frame time, misses, motion-to-photon, content age, "
                                          "update rates, STALE / TRACKING LOST) into every display frame")
     hud_corner: HudCorner = Field("top_left", description="where the HUD sits in the frame")
@@ -119,6 +136,65 @@ class RuntimeConfig(_Section):
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default")
 
 
+def _audio_device(value: int | str | None) -> int | str | None:
+    if isinstance(value, int) and value < 0 or isinstance(value, str) and not 0 < len(value.strip()) <= 200:
+        raise ValueError(f"a device is its index (>= 0) or (part of) its name (1-200 characters), got {value!r}")
+    return value
+
+
+AudioDevice = Annotated[int | str | None, AfterValidator(_audio_device)]
+"""A PortAudio device: its index, or (part of) its name; None: the system's default device."""
+
+
+class AgentLine(_Section):
+    """One line the agent says, from ``at_s`` seconds after the conversation starts: ``text``
+    spoken by espeak-ng, or a recorded ``wav`` file."""
+
+    at_s: float = Field(ge=0, le=86_400, allow_inf_nan=False, description="start, seconds after the conversation "
+                                                                           "starts (a line starts no earlier than "
+                                                                           "the previous one ends)")
+    text: str | None = Field(None, min_length=1, max_length=2000, description="what espeak-ng says")
+    wav: Path | None = Field(None, description="a recorded line (PCM or float WAV, any rate; stereo is mixed down)")
+
+    @model_validator(mode="after")
+    def _text_or_wav(self) -> AgentLine:
+        if (self.text is None) == (self.wav is None):
+            raise ValueError("an agent line has exactly one of text (spoken by espeak-ng) or wav (a recorded file), "
+                             f"got text={self.text!r}, wav={None if self.wav is None else str(self.wav)!r}")
+        return self
+
+
+class AudioConfig(_Section):
+    """The conversation the avatar hears (:mod:`genxr.xr_runtime.audio`): the simulator's script,
+    or a live one - the user's microphone (or a WAV file) and the agent's voice."""
+
+    conversation: Literal["scripted", "live"] = Field(
+        "scripted", description="scripted: the conversation simulator's speech of both speakers; live: the user's "
+                                "microphone (or input_wav) and the agent's lines, recorded into the session's audio/")
+    input: Literal["microphone", "wav"] = Field("microphone", description="the user's speech (conversation=live): "
+                                                                          "a PortAudio microphone, or input_wav played "
+                                                                          "in real time")
+    input_device: AudioDevice = Field(None, description="input=microphone: PortAudio input device, index or (part "
+                                                        "of) its name; None: the default (`python -m sounddevice` "
+                                                        "lists them)")
+    input_wav: Path | None = Field(None, description="input=wav: the user's speech as a WAV file")
+    agent_lines: tuple[AgentLine, ...] = Field((), max_length=1000, description="what the agent says and when "
+                                                                                "(silence between lines)")
+    agent_voice: str = Field("en", pattern=r"^[A-Za-z0-9_+-]{1,40}$", description="espeak-ng voice of text lines "
+                                                                                  "(`espeak-ng --voices` lists them)")
+    output: Literal["speakers", "none"] = Field("speakers", description="where the agent's voice is played to the "
+                                                                        "user: a PortAudio output device, or nowhere "
+                                                                        "(headless; it is still recorded)")
+    output_device: AudioDevice = Field(None, description="output=speakers: PortAudio output device, index or (part "
+                                                         "of) its name; None: the default")
+
+    @model_validator(mode="after")
+    def _wav_input_needs_file(self) -> AudioConfig:
+        if self.conversation == "live" and self.input == "wav" and self.input_wav is None:
+            raise ValueError("audio.input = 'wav' needs audio.input_wav (the user's speech as a WAV file)")
+        return self
+
+
 _layers: ContextVar[list[Path]] = ContextVar("genxr_config_layers", default=[])
 
 
@@ -132,6 +208,7 @@ class GenXRConfig(BaseSettings):
     bus: BusConfig = BusConfig()
     tracing: TracingConfig = TracingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    audio: AudioConfig = AudioConfig()
     output_dir: Path = Field(Path("runs"), description="where sessions, traces and reports are written")
 
     @classmethod

@@ -62,7 +62,7 @@ class CompositorConfig:
     vertical_fov_deg: float = 90.0
     """Vertical field of view of the display camera, degrees."""
     stale_after_ms: float = 500.0
-    """A world frame older than this (display time minus generation time) is marked stale."""
+    """A world frame older than this (its content age at display time: :meth:`Compositor.composite`) is stale."""
 
     def __post_init__(self) -> None:
         if self.width < MIN_IMAGE_SIDE or self.height < MIN_IMAGE_SIDE:
@@ -177,15 +177,20 @@ class Compositor:
 
     def composite(self, frame_id: int, display_time_ns: int, display_head: Pose,
                   world: WorldFrame | None, avatar: AvatarMotion | None = None,
-                  views: Sequence[DisplayView] = ()) -> DisplayFrame:
+                  views: Sequence[DisplayView] = (), content_sampled_ns: int | None = None) -> DisplayFrame:
         """The display frame for ``display_head`` (the pose predicted for ``display_time_ns``),
         with the avatar's newest motion drawn over the world when there is one.
 
         With ``views`` (a headset's eyes, reference space) every view is rendered from its own
         pose and frustum into ``DisplayFrame.view_images`` (in the same order); ``image`` is
-        then the first view and ``reprojection_deg`` that view's rotation."""
+        then the first view and ``reprojection_deg`` that view's rotation.
+
+        ``content_sampled_ns``: when the tracking ``world`` was generated from was sampled (the
+        frame loop knows, by ``world.frame_id``); ``content_age_ns`` and staleness are then
+        measured from it, as ``content_age_ms`` of :mod:`genxr.xr_runtime.metrics`. Without it,
+        from ``world.generated_for_time_ns``."""
         if views:
-            return self._composite_views(frame_id, display_time_ns, world, avatar, views)
+            return self._composite_views(frame_id, display_time_ns, world, avatar, views, content_sampled_ns)
         if world is None:
             image = self._blank
             if avatar is not None:
@@ -196,7 +201,7 @@ class Compositor:
         if avatar is not None:
             image = draw_avatar(image, avatar, display_time_ns, display_head, self.config.vertical_fov_deg,
                                 in_place=True)
-        age_ns = max(0, display_time_ns - world.generated_for_time_ns)
+        age_ns = _content_age_ns(display_time_ns, world, content_sampled_ns)
         return DisplayFrame(
             frame_id=frame_id, display_time_ns=display_time_ns, image=_frozen(image), world_frame_id=world.frame_id,
             reprojection_deg=rotation_angle_deg(relative), content_age_ns=age_ns,
@@ -204,7 +209,8 @@ class Compositor:
         )
 
     def _composite_views(self, frame_id: int, display_time_ns: int, world: WorldFrame | None,
-                         avatar: AvatarMotion | None, views: Sequence[DisplayView]) -> DisplayFrame:
+                         avatar: AvatarMotion | None, views: Sequence[DisplayView],
+                         content_sampled_ns: int | None) -> DisplayFrame:
         images, rotations = [], []
         for view in views:
             if world is None:
@@ -219,12 +225,18 @@ class Compositor:
         if world is None:
             return DisplayFrame(frame_id=frame_id, display_time_ns=display_time_ns, image=images[0],
                                 view_images=images, stale=True)
-        age_ns = max(0, display_time_ns - world.generated_for_time_ns)
+        age_ns = _content_age_ns(display_time_ns, world, content_sampled_ns)
         return DisplayFrame(
             frame_id=frame_id, display_time_ns=display_time_ns, image=images[0], view_images=images,
             world_frame_id=world.frame_id, reprojection_deg=rotations[0], content_age_ns=age_ns,
             stale=age_ns > self.config.stale_after_ms * NS_PER_MS,
         )
+
+
+def _content_age_ns(display_time_ns: int, world: WorldFrame, content_sampled_ns: int | None) -> int:
+    """How old ``world`` is at ``display_time_ns`` (>= 0): from its tracking's sample time when known."""
+    since = world.generated_for_time_ns if content_sampled_ns is None else content_sampled_ns
+    return max(0, display_time_ns - since)
 
 
 def _frozen(image: np.ndarray) -> np.ndarray:

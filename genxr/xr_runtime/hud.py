@@ -3,8 +3,10 @@
 What a researcher watching the preview (or the mp4) needs to see while a session runs, like
 SteamVR's or Oculus' performance HUDs: display frame time p50/p99 and missed refreshes over
 the last second, rotational motion-to-photon (tracking sample -> display time), the age of
-the world content on screen, the world-model and avatar update rates, and STALE /
-TRACKING LOST markers.
+the world content on screen (the frame's ``DisplayFrame.content_age_ns``: in a frame loop,
+display time minus the sample time of the tracking the content was generated from, the
+``content_age_ms`` of :mod:`genxr.xr_runtime.metrics`), the world-model and avatar update
+rates, and STALE / TRACKING LOST markers.
 
 Cost model (the compositor has ~3 ms per frame at 256x256 on 2 cores): the text is laid out
 with Pillow into a small RGBA patch only when what it says changes - the numbers are
@@ -84,6 +86,7 @@ class HudStats:
     refreshes: int
     motion_to_photon_ms_p99: float | None
     content_age_ms: float | None
+    """Of the frame the numbers were refreshed on (``DisplayFrame.content_age_ns``); None without content."""
     world_hz: float
     avatar_hz: float
     stale: bool

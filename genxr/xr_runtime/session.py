@@ -5,9 +5,12 @@ runs the :class:`~genxr.xr_runtime.frame_loop.FrameLoop` and writes the session 
 
 * ``recording/`` - tracking frames and events (:mod:`genxr.xr_runtime.recording.format`),
 * ``trace.json`` - Chrome Trace Event JSON of every hop (open in ui.perfetto.dev),
-* ``metrics.json`` - frame timing, motion-to-photon, content latency, update rates, per-stage
-  span percentiles, bus counters,
+* ``metrics.json`` - frame timing, motion-to-photon, content latency and age, update rates
+  (all without the first ``session.warmup_s`` seconds: ``warmup_frames``), per-stage span
+  percentiles, bus counters, the models' warm-up requests (``warm_up``),
 * ``session.mp4`` - what the display showed,
+* ``audio/user.wav``, ``audio/agent.wav`` - with ``audio.conversation=live``, both speakers of
+  the conversation the avatar heard (:mod:`genxr.xr_runtime.audio`),
 * ``spans.jsonl`` - every span, appended while the session runs (``genxr dashboard --live``);
   the tracer keeps only a recent window in memory, and ``trace.json`` and the span
   percentiles are computed from this file at the end, so memory stays flat however long the
@@ -34,7 +37,7 @@ import platform as stdlib_platform
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,12 +52,12 @@ from genxr.platform.services import AVATAR_SERVICE, WORLD_SERVICE
 from genxr.platform.tracing import LiveSpanWriter, Tracer
 from genxr.platform.units import MS_PER_S
 from genxr.xr_runtime.compositor import Compositor, CompositorConfig
-from genxr.xr_runtime.frame_loop import FrameLoop
+from genxr.xr_runtime.frame_loop import FrameLoop, warm_up
 from genxr.xr_runtime.hud import Hud, HudConfig
 from genxr.xr_runtime.openxr.sink import headset_sink
 from genxr.xr_runtime.recording.format import write_json_atomic
 from genxr.xr_runtime.recording.writer import Recorder
-from genxr.xr_runtime.sinks import VideoSink
+from genxr.xr_runtime.sinks import Sink, VideoSink
 from genxr.xr_runtime.sources import TrackingSource, TrackingSourceLost
 from genxr.xr_runtime.timing import DisplayClock
 
@@ -127,24 +130,28 @@ def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], 
     it is importable, else eager torch); the name says which, e.g.
     ``worldmodel-student-fold0.2@onnxruntime[CPUExecutionProvider]``. The first session of a
     checkpoint and ratio exports the step to ONNX into the cache (said on stderr)."""
-    if world_kind(config) == "student":
+    kind = world_kind(config)
+    if kind in ("student", "student_head_only"):
         from genxr.deploy.engines.base import default_engine
         from genxr.deploy.engines.world import EngineStudentWorld, student_onnx_cached, student_onnx_key
         from genxr.deploy.export.cache import cache_folder
 
         engine, fold = default_engine(), config.session.world_fold
-        if engine != "torch" and not student_onnx_cached(fold):
-            _notice(f"world model: exporting the student{f' folded at {fold:g}' if fold else ''} to ONNX for {engine} "
-                    f"(once per checkpoint and ratio, ~15-60 s) into {cache_folder() / student_onnx_key(fold)}.onnx")
+        if engine != "torch" and not student_onnx_cached(fold, student=kind):
+            _notice(f"world model: exporting the {kind}{f' folded at {fold:g}' if fold else ''} to ONNX for {engine} "
+                    f"(once per checkpoint and ratio, ~15-60 s) into "
+                    f"{cache_folder() / student_onnx_key(fold, kind)}.onnx")
         from genxr.compression import CompressionError
 
         try:
-            world = EngineStudentWorld(engine, seed=config.session.seed, fold=fold)
+            world = EngineStudentWorld(engine, seed=config.session.seed, fold=fold, student=kind)
         except (ValueError, CompressionError) as err:  # a ratio that leaves a group of the student without channels
-            raise SessionError(f"cannot run the world-model student with session.world_fold={fold}: {err}") from err
+            raise SessionError(f"cannot run the world-model {kind} with session.world_fold={fold}: {err}") from err
         return world.model_name, world
-    from genxr.components.sim.world_service import MODEL_NAME, GroundTruthWorld
+    from genxr.components.sim.world_service import FROZEN_MODEL_NAME, MODEL_NAME, FrozenWorld, GroundTruthWorld
 
+    if kind == "frozen":
+        return FROZEN_MODEL_NAME, FrozenWorld(seed=config.session.seed)
     return MODEL_NAME, GroundTruthWorld(seed=config.session.seed)
 
 
@@ -174,18 +181,33 @@ AVATAR_EXPORT_NOTICE_S = 3.0
 """An in-process avatar still loading after this long is said on stderr (its first run exports its step)."""
 
 
-def make_avatar(config: GenXRConfig, start_time_ns: int):
-    """(service, conversation audio, note): the avatar and its script, or (None, None, why not).
+def make_conversation(config: GenXRConfig, start_time_ns: int, clock: Clock = MONOTONIC):
+    """The conversation the avatar hears (``config.audio``, :mod:`genxr.xr_runtime.audio`): the
+    simulator's script from ``start_time_ns``, or a live one (started when the session enters it);
+    :class:`SessionError` naming the ``audio`` field when its microphone, speakers or lines cannot be used."""
+    from genxr.xr_runtime.audio import AudioError
+    from genxr.xr_runtime.audio import make_conversation as make
+
+    try:
+        return make(config, start_time_ns, clock)
+    except AudioError as err:
+        raise SessionError(f"cannot start the live conversation: {err}") from err
+
+
+def make_avatar(config: GenXRConfig, start_time_ns: int, clock: Clock = MONOTONIC):
+    """(service, conversation, note): the avatar and the conversation it hears
+    (:func:`make_conversation`), or (None, None, why not).
     With ``bus.backend == "ray"`` the service is a :class:`ServedAvatar`, attached by the bus;
     in-process it is :class:`~genxr.deploy.serving.avatar.EngineAvatarService` on the default
     engine (ONNX Runtime where it is importable, as the Serve deployment; the plain torch
     ``AvatarService`` otherwise), its step exported to ONNX into the cache on first use."""
     if not config.session.avatar:
         return None, None, "off (session.avatar=false)"
-    from genxr.components.avatar.service import AvatarUnavailableError, ConversationAudio
+    from genxr.components.avatar.service import AvatarUnavailableError
 
     if config.bus.backend == "ray":  # its session clock starts when it is attached, after Ray is up
-        params: dict[str, Any] = {"seed": config.session.seed}
+        params: dict[str, Any] = {"seed": config.session.seed, "guidance_scale": config.session.avatar_guidance_scale,
+                                  "spatial": config.session.avatar_spatial}
         if config.session.avatar_checkpoint is not None:
             params["checkpoint"] = str(config.session.avatar_checkpoint)
         return ServedAvatar(params), None, "streaming (Ray Serve avatar deployment)"
@@ -193,6 +215,7 @@ def make_avatar(config: GenXRConfig, start_time_ns: int):
     from genxr.deploy.export.cache import cache_folder
     from genxr.deploy.serving.avatar import EngineAvatarService
 
+    conversation = make_conversation(config, start_time_ns, clock)  # a missing microphone stops it before loading
     engine = default_engine()
     slow = threading.Timer(AVATAR_EXPORT_NOTICE_S, _notice, [
         f"avatar: still loading its chunk step for {engine}; its first run exports it to ONNX into {cache_folder()} "
@@ -202,13 +225,15 @@ def make_avatar(config: GenXRConfig, start_time_ns: int):
         slow.start()
     try:
         service = EngineAvatarService(start_time_ns, engine=engine, checkpoint=config.session.avatar_checkpoint,
-                                      seed=config.session.seed)
+                                      seed=config.session.seed, guidance_scale=config.session.avatar_guidance_scale,
+                                      generator="generator" if config.session.avatar_spatial else "generator_no_user")
     except AvatarUnavailableError as err:
         return None, None, f"unavailable: {err}"
     finally:
         slow.cancel()
-    return (service, ConversationAudio(start_time_ns, seed=config.session.seed),
-            f"streaming (in the session process, {describe_engine(service.engine)})")
+    return (service, conversation,
+            f"streaming (in the session process, {describe_engine(service.engine)}, {service.model_base}, "
+            f"gaze guidance {service.guidance_scale:g})")
 
 
 def preview_display() -> str:
@@ -367,10 +392,12 @@ def _open_bus(config: GenXRConfig, session_id: str, clock: Clock, tracer: Tracer
 def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds: float | None = None,
                 clock: Clock = MONOTONIC, source: TrackingSource | None = None,
                 world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None = None,
-                on_progress: Callable[[int], None] | None = None, max_frames: int | None = None) -> SessionResult:
+                on_progress: Callable[[int], None] | None = None, max_frames: int | None = None,
+                sinks: Sequence[Sink] = ()) -> SessionResult:
     """Runs one session for ``seconds`` (default ``config.session.duration_s``) or ``max_frames``
     displayed frames, whichever comes first, into ``folder`` (new or empty); ``world`` = (name,
-    handler) replaces the default world service. Ctrl-C or SIGTERM end it early with
+    handler) replaces the default world service; ``sinks`` also receive every display frame
+    (after the session's own; the caller closes them). Ctrl-C or SIGTERM end it early with
     ``interrupted`` set; a file that cannot be written ends it with :class:`SessionError`
     (its ``result`` is the stopped session's) once everything that could be closed and written was."""
     folder = Path(folder)
@@ -379,13 +406,14 @@ def run_session(config: GenXRConfig, folder: str | os.PathLike[str], *, seconds:
     _prepare_folder(folder)
     termination = _Termination()
     with _sigterm_handled(termination):
-        return _run_session(config, folder, duration_s, clock, source, world, on_progress, max_frames, termination)
+        return _run_session(config, folder, duration_s, clock, source, world, on_progress, max_frames, termination,
+                            tuple(sinks))
 
 
 def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Clock, source: TrackingSource | None,
                  world: tuple[str, Callable[[WorldFrameRequest], WorldFrame]] | None,
                  on_progress: Callable[[int], None] | None, max_frames: int | None,
-                 termination: _Termination) -> SessionResult:
+                 termination: _Termination, extra_sinks: tuple[Sink, ...] = ()) -> SessionResult:
     if config.runtime.torch_threads is not None:
         import torch
 
@@ -398,7 +426,7 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
         world_name, world_handler = f"{world_kind(config)} (Ray Serve)", None
     else:
         world_name, world_handler = make_world(config)
-    avatar, conversation, avatar_note = make_avatar(config, clock.now_ns())
+    avatar, conversation, avatar_note = make_avatar(config, clock.now_ns(), clock)
     display = config.display
     compositor = Compositor(CompositorConfig(width=display.width, height=display.height,
                                              vertical_fov_deg=display.vertical_fov_deg,
@@ -429,9 +457,6 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
             recorder = files.enter_context(Recorder(folder / "recording", metadata=metadata))
             termination.graceful = True  # the recording exists: SIGTERM now ends the session at its next frame
             video = files.enter_context(VideoSink(folder / "session.mp4", fps=config.session.display_rate_hz))
-            files.enter_context(source)
-            headset = files.enter_context(headset_sink(source, display.width, display.height))
-            preview = files.enter_context(open_preview(config))
             if world_handler is not None:
                 bus.serve(WORLD_SERVICE, world_handler)
             if isinstance(avatar, ServedAvatar):
@@ -439,11 +464,25 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
                 if avatar.rate_hz is None:
                     avatar = None
                 else:
-                    from genxr.components.avatar.service import ConversationAudio
-
-                    conversation = ConversationAudio(avatar.params["start_time_ns"], seed=config.session.seed)
+                    conversation = make_conversation(config, avatar.params["start_time_ns"], clock)
             elif avatar is not None:
                 bus.serve(AVATAR_SERVICE, avatar)
+            # the models answer once before the source starts the trial's clock (sim and replay start at enter);
+            # Serve replicas load and warm their engines when they start, and hold only sessions opened on them
+            warm_ups = {} if config.bus.backend == "ray" else warm_up(
+                bus, clock, tracer, folder.name, world_service=WORLD_SERVICE,
+                avatar_service=AVATAR_SERVICE if avatar is not None else None)
+            files.enter_context(source)
+            headset = files.enter_context(headset_sink(source, display.width, display.height))
+            preview = files.enter_context(open_preview(config))
+            if conversation is not None:  # a live one starts now, recorded into audio/ (closed before the recording)
+                from genxr.xr_runtime.audio import AudioError, open_conversation
+
+                try:
+                    conversation = files.enter_context(open_conversation(conversation, folder, clock,
+                                                                         recorder.metadata))
+                except AudioError as err:
+                    raise SessionError(f"cannot start the live conversation: {err}") from err
 
             def on_frame(frame):
                 recorder.add_frame(frame)
@@ -455,7 +494,7 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
                     (preview is not None and preview.closed)
 
             loop = FrameLoop(session_id=folder.name, source=source, bus=bus, compositor=compositor,
-                             sinks=([headset] if headset is not None else []) + [video]
+                             sinks=([headset] if headset is not None else []) + [video, *extra_sinks]
                              + ([preview] if preview is not None else []), hud=hud,
                              clock=clock, tracer=tracer, world_service=WORLD_SERVICE,
                              display_clock=DisplayClock(config.session.display_rate_hz, clock),
@@ -464,7 +503,8 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
                              avatar_service=AVATAR_SERVICE if avatar is not None else None,
                              avatar_rate_hz=avatar.rate_hz if avatar is not None else None,
                              conversation=conversation.chunks if conversation is not None else None,
-                             on_frame=on_frame, on_event=recorder.add_event)
+                             on_frame=on_frame, on_event=recorder.add_event,
+                             added_latency_ms=display.added_latency_ms, warmup_s=config.session.warmup_s)
             started = True
             try:
                 loop.emit("started", f"source={config.session.source} world={world_name} avatar={avatar_note}")
@@ -510,7 +550,7 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
     metrics = {**loop.metrics.summary(), "stages": stages, "dropped_spans": spans.missed_spans,
                "bus": vars(stats), "world_model": world_name, "avatar": avatar_note, "interrupted": interrupted,
                "stopped": stopped, "write_failed": None if failure is None else str(failure), "served": served,
-               "video_frames": video.frames, "video_dropped_frames": video.dropped_frames}
+               "video_frames": video.frames, "video_dropped_frames": video.dropped_frames, "warm_up": warm_ups}
     outputs = [("metrics.json", lambda path: write_json_atomic(path, metrics))]
     if span_file is not None:
         outputs.append(("trace.json", lambda path: span_file.write_chrome_trace(

@@ -29,7 +29,7 @@ def test_the_default_in_process_session_runs_the_folded_student_and_the_avatar_o
     assert DEFAULT_WORLD_FOLD == 0.2
     metrics = json.loads((engine_session.folder / "metrics.json").read_text())
     assert metrics["world_model"] == f"worldmodel-student-fold0.2@{ORT}" == engine_session.world_model
-    assert metrics["avatar"] == f"streaming (in the session process, {ORT})"
+    assert metrics["avatar"] == f"streaming (in the session process, {ORT}, avatar-stream, gaze guidance 1)"
     assert metrics["world_model_hz"] > 0 and metrics["avatar_hz"] > 0 and metrics["frames"] == 60
     recording = read_recording(engine_session.folder / "recording")
     assert recording.manifest["world_model"] == metrics["world_model"] and recording.manifest["avatar"] == metrics["avatar"]
@@ -49,14 +49,14 @@ def test_ground_truth_stays_the_simulators_world():
 
 def test_the_in_process_avatar_runs_its_step_on_onnxruntime():
     service, audio, note = make_avatar(load_config(), 0)
-    assert note == f"streaming (in the session process, {ORT})" and audio is not None
+    assert note == f"streaming (in the session process, {ORT}, avatar-stream, gaze guidance 1)" and audio is not None
     assert service.describe()["engine"] == ORT
 
 
 def test_a_first_export_is_announced(monkeypatch, capsys):
     import genxr.deploy.engines.world as world
 
-    monkeypatch.setattr(world, "student_onnx_cached", lambda fold=None, folder=None: False)
+    monkeypatch.setattr(world, "student_onnx_cached", lambda fold=None, folder=None, student="student": False)
     make_world(load_config())
     message = " ".join(capsys.readouterr().err.split())
     assert "world model: exporting the student folded at 0.2 to ONNX for onnxruntime" in message

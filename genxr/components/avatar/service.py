@@ -23,6 +23,18 @@ from genxr.platform.messages import AudioChunk, AvatarMotion, AvatarRequest
 from genxr.platform.units import NS_PER_S
 
 
+GENERATORS = ("generator", "generator_no_user")
+"""The avatar checkpoint's streaming generators: the main one, and the spatial ablation trained without
+the user's position (``session.avatar_spatial = false``: it does not turn to or look at the user)."""
+
+
+def check_generator(generator: str) -> str:
+    """``generator`` if it is one of :data:`GENERATORS`, else ValueError naming it."""
+    if generator not in GENERATORS:
+        raise ValueError(f"avatar generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
+    return generator
+
+
 class AvatarUnavailableError(RuntimeError):
     """No usable avatar checkpoint (missing, or refused by its loader); the message says why and what to do."""
 
@@ -31,7 +43,7 @@ class AvatarService:
     """Callable avatar service of one session (see module docstring)."""
 
     def __init__(self, start_time_ns: int, checkpoint: Path | None = None, seed: int = 0,
-                 guidance_scale: float = 1.0) -> None:
+                 guidance_scale: float = 1.0, generator: str = "generator") -> None:
         from genxr.components.avatar.checkpoint import CheckpointError, load_checkpoint, shipped_checkpoint
         from genxr.components.avatar.stream import AvatarStream
 
@@ -43,7 +55,9 @@ class AvatarService:
             models, _ = load_checkpoint(directory)
         except CheckpointError as err:
             raise AvatarUnavailableError(str(err)) from err
-        self.stream = AvatarStream(models["vae"], models["generator"])
+        self.generator, self.guidance_scale = check_generator(generator), float(guidance_scale)
+        self.model_base = "avatar-stream" if generator == "generator" else "avatar-stream-no-user"
+        self.stream = AvatarStream(models["vae"], models[generator])
         self.stream.reset(start_time_ns=start_time_ns, seed=seed, guidance_scale=guidance_scale)
         self.rate_hz = 30.0 / self.stream.stride
 

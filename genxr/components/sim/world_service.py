@@ -81,7 +81,7 @@ class GroundTruthWorld:
             drawn = tuple(h if h is not None else placeholder for h in hands)
             visible = [h is not None and h.is_active for h in (left, right)]
             if placeholder is None:  # no hand data at all: draw nothing
-                drawn, visible = (_hidden_hand("left"), _hidden_hand("right")), [False, False]
+                drawn, visible = (hidden_hand("left"), hidden_hand("right")), [False, False]
             step = SimStep(frame=newest, head=newest.head.matrix(), hands=drawn, state=self.scene.state,
                            behaviour="tracked", time_s=0.0)
             batch = render_batch(self.scene, [step])
@@ -92,7 +92,33 @@ class GroundTruthWorld:
                           vertical_fov_deg=self.renderer.config.vertical_fov_deg, image=image, model=MODEL_NAME)
 
 
-def _hidden_hand(side: str) -> HandPose:
+def hidden_hand(side: str) -> HandPose:
+    """A hand for the renderer's slots that is never drawn: every joint at the origin (pass it with
+    ``hand_visible`` False)."""
     return HandPose(side=side, positions=np.zeros((HAND_JOINT_COUNT, 3)),
                     rotations=np.tile(np.eye(3), (HAND_JOINT_COUNT, 1, 1)),
                     radii=np.full(HAND_JOINT_COUNT, HIDDEN_HAND_RADIUS_M))
+
+
+FROZEN_MODEL_NAME = "frozen"
+
+
+class FrozenWorld:
+    """The world that never updates (the study condition ``frozen``): the room rendered once, by
+    :class:`GroundTruthWorld` at the first request's newest pose, then that same frame - its
+    head pose and time included - for every later request of the session; the compositor
+    reprojects it to each display frame's head pose as it does any world frame. A new
+    ``session_id`` renders anew. ``WorldFrame.model`` says ``frozen``."""
+
+    def __init__(self, seed: int = 0, renderer: RendererConfig | None = None) -> None:
+        self.seed, self.renderer = seed, renderer
+        self._first: WorldFrame | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, request: WorldFrameRequest) -> WorldFrame:
+        with self._lock:
+            if self._first is None or self._first.session_id != request.session_id:
+                self._first = GroundTruthWorld(self.seed, self.renderer)(request).model_copy(
+                    update={"model": FROZEN_MODEL_NAME})
+            first = self._first
+        return first.model_copy(update={"request_id": request.request_id})

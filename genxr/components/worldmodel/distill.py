@@ -37,9 +37,9 @@ from genxr.components.worldmodel.teacher import sample_window, trajectory_sigmas
 from genxr.components.worldmodel.train import Preset, _Run, encode_clip, teacher_config, training_clip
 
 
-def student_config(preset: Preset):
-    """The teacher's config with the chunk-causal mask."""
-    return replace(teacher_config(preset), causal=True)
+def student_config(preset: Preset, head_only: bool = False):
+    """The teacher's config with the chunk-causal mask (camera conditioning only with ``head_only``)."""
+    return replace(teacher_config(preset, head_only), causal=True)
 
 
 def chunk_slices(frames: int, chunk: int) -> list[slice]:
@@ -146,21 +146,24 @@ def critic_loss(critic: VideoDiT, student_x0: torch.Tensor, anchor: torch.Tensor
     return fm.flow_matching_loss(velocity, student_x0, noise)
 
 
-def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0) -> Path:
-    """ODE initialisation then Self-Forcing/DMD; checkpoints ``out/student_ode`` and ``out/student``."""
+def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0, head_only: bool = False) -> Path:
+    """ODE initialisation then Self-Forcing/DMD; checkpoints ``out/student_ode`` and ``out/student``
+    (``head_only``: the camera-only ablation, distilled from ``out/teacher_head_only`` into
+    ``out/student_head_only_ode`` and ``out/student_head_only``)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    name = "student_head_only" if head_only else "student"
     codec, _ = load_model(out / "codec", preset.codec)
-    teacher, _ = load_model(out / "teacher", teacher_config(preset))
+    teacher, _ = load_model(out / ("teacher_head_only" if head_only else "teacher"), teacher_config(preset, head_only))
     teacher.requires_grad_(False)
     episodes = load_episodes(train_dir)
     rng = np.random.default_rng(seed + 2)
     sigmas = fm.euler_sigmas(preset.student_steps, preset.sigma_shift)
 
-    student = VideoDiT(student_config(preset))
+    student = VideoDiT(student_config(preset, head_only))
     student.load_state_dict(teacher.state_dict())
     recipe = preset.ode_training
-    run = _Run(out / "student_ode", preset, student, recipe)
+    run = _Run(out / f"{name}_ode", preset, student, recipe)
     if run.step < recipe.steps:
         started = time.monotonic()
         pairs = ode_pairs(preset, teacher, codec, episodes, rng)
@@ -177,12 +180,12 @@ def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0) -> 
                 if run.step % recipe.save_every == 0 or run.step == recipe.steps:
                     run.save({"stage": "ode", "loss": loss_value, "ode_pairs": preset.ode_pairs,
                               "pair_seconds": round(pair_seconds, 1)})
-    student, _ = load_model(out / "student_ode", student_config(preset))
+    student, _ = load_model(out / f"{name}_ode", student_config(preset, head_only))
 
     critic = copy.deepcopy(teacher).requires_grad_(True).train()
     critic_optimizer = torch.optim.AdamW(critic.parameters(), lr=preset.self_forcing.lr * 5, weight_decay=0.0)
     recipe = preset.self_forcing
-    run = _Run(out / "student", preset, student.train(), recipe)
+    run = _Run(out / name, preset, student.train(), recipe)
     frames = preset.clip_frames - 1
     generator_value = critic_value = float("nan")
     with tqdm(total=recipe.steps, initial=run.step, desc="self forcing", unit="step") as bar:
@@ -207,6 +210,7 @@ def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0) -> 
             bar.update(1)
             bar.set_postfix(dmd=f"{generator_value:.4f}", critic=f"{critic_value:.4f}")
             if run.step % recipe.save_every == 0 or run.step == recipe.steps:
-                run.save({"stage": "self_forcing_dmd", "dmd_loss": generator_value, "critic_loss": critic_value,
+                run.save({"stage": "self_forcing_dmd", "head_only": head_only, "dmd_loss": generator_value,
+                          "critic_loss": critic_value,
                           "critic_updates": preset.critic_updates})
     return run.directory

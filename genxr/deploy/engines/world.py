@@ -62,7 +62,7 @@ from genxr.components.worldmodel.service import (
 )
 from genxr.deploy.engines.base import Engine, check_engine_name, describe_engine, make_engine
 from genxr.deploy.export.cache import cached_onnx, check_onnx, content_hash
-from genxr.deploy.export.student import INPUTS, prior_input
+from genxr.deploy.export.student import HAND_INPUTS, INPUTS, prior_input
 from genxr.platform.messages import WorldFrame, WorldFrameRequest
 
 PARITY_MAX_PIXEL_ERROR = 1
@@ -85,33 +85,47 @@ def check_fold(fold: float | None, name: str = "fold") -> float | None:
     return ratio or None
 
 
-def model_name(fold: float | None = None) -> str:
-    """The student's name in frames and reports: ``worldmodel-student``, folded ``worldmodel-student-fold0.2``."""
+STUDENTS = ("student", "student_head_only")
+"""The shipped students a session can run: the hand-conditioned one (the default) and the head-only
+ablation (camera conditioning only, distilled from ``teacher_head_only``)."""
+
+
+def check_student(student: str) -> str:
+    """``student`` if it names a shipped student (:data:`STUDENTS`), else ValueError naming it."""
+    if student not in STUDENTS:
+        raise ValueError(f"student must be one of {', '.join(STUDENTS)}, got {student!r}")
+    return student
+
+
+def model_name(fold: float | None = None, student: str = "student") -> str:
+    """The student's name in frames and reports: ``worldmodel-student``, folded ``worldmodel-student-fold0.2``,
+    the head-only ablation ``worldmodel-student-head-only`` (``-fold0.2`` folded)."""
     ratio = check_fold(fold)
-    return MODEL_NAME if ratio is None else f"{MODEL_NAME}-fold{ratio:g}"
+    base = MODEL_NAME if check_student(student) == "student" else f"{MODEL_NAME}-head-only"
+    return base if ratio is None else f"{base}-fold{ratio:g}"
 
 
 _fold_lock = threading.Lock()
 
 
-def folded_student(ratio: float) -> tuple[VideoDiT, dict[str, Any]]:
-    """(module, compression report as a dict) of the shipped student folded at ``ratio`` in (0, 1),
+def folded_student(ratio: float, student: str = "student") -> tuple[VideoDiT, dict[str, Any]]:
+    """(module, compression report as a dict) of the shipped ``student`` folded at ``ratio`` in (0, 1),
     folded once per process and ratio (sessions share the module: inference only, the streaming
     state lives in each stream). ValueError for a ratio that leaves a group without channels."""
     ratio = check_fold(ratio)
     if ratio is None:
         raise ValueError("folded_student needs a ratio in (0, 1)")
     with _fold_lock:
-        return _folded_student(ratio)
+        return _folded_student(ratio, check_student(student))
 
 
 @functools.cache
-def _folded_student(ratio: float) -> tuple[VideoDiT, dict[str, Any]]:
+def _folded_student(ratio: float, student: str) -> tuple[VideoDiT, dict[str, Any]]:
     from genxr.components.worldmodel.checkpoint import load_model
     from genxr.deploy.export.compressed import compress_student
 
-    student, _ = load_model(CHECKPOINT_ROOT / "student")
-    folded, report = compress_student(student, ratio, "fold")
+    module, _ = load_model(CHECKPOINT_ROOT / student)
+    folded, report = compress_student(module, ratio, "fold")
     return folded.eval(), report.to_dict()
 
 
@@ -125,10 +139,10 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def student_onnx_key(fold: float | None = None) -> str:
+def student_onnx_key(fold: float | None = None, student: str = "student") -> str:
     """The cache key (file stem) of the student's step: ``student-step-<hash>`` as shipped,
     ``student-step-fold<ratio>-<hash>`` folded, the hash over the checkpoint, the step's code and,
-    folded, the fold's code and the ratio."""
+    folded, the fold's code and the ratio (``student_head_only-step-...`` for the head-only student)."""
     import genxr.compression as compression
     import genxr.deploy.export.compressed as compressed
     import genxr.deploy.export.student as exporter
@@ -136,32 +150,37 @@ def student_onnx_key(fold: float | None = None) -> str:
 
     ratio = check_fold(fold)
     # the whole world-model package: the step's graph comes from dit.py, conditioning.py and more
-    sources = [CHECKPOINT_ROOT / "student", Path(exporter.__file__), Path(dit.__file__).parent]
+    sources = [CHECKPOINT_ROOT / check_student(student), Path(exporter.__file__), Path(dit.__file__).parent]
     if ratio is None:
-        return f"student-step-{content_hash(*sources)}"
+        return f"{student}-step-{content_hash(*sources)}"
     digest = hashlib.sha256(f"{content_hash(*sources, Path(compressed.__file__), Path(compression.__file__).parent)}"
                             f"|fold={ratio!r}".encode()).hexdigest()[:16]
-    return f"student-step-fold{ratio:g}-{digest}"
+    return f"{student}-step-fold{ratio:g}-{digest}"
 
 
-def student_onnx_cached(fold: float | None = None, folder: Path | None = None) -> bool:
+def student_onnx_cached(fold: float | None = None, folder: Path | None = None, student: str = "student") -> bool:
     """Whether the student's step (folded at ``fold``) already lies in the cache (no export on first use)."""
     from genxr.deploy.export.cache import cache_folder
 
-    return ((Path(folder) if folder is not None else cache_folder()) / f"{student_onnx_key(fold)}.onnx").is_file()
+    return ((Path(folder) if folder is not None else cache_folder())
+            / f"{student_onnx_key(fold, student)}.onnx").is_file()
 
 
-def student_onnx(folder: Path | None = None, fold: float | None = None) -> Path:
-    """The shipped student's steady-state chunk step as ONNX (folded at ``fold``, see the module
+def student_onnx(folder: Path | None = None, fold: float | None = None, student: str = "student") -> Path:
+    """The shipped ``student``'s steady-state chunk step as ONNX (folded at ``fold``, see the module
     docstring), exported once into the cache."""
+    from genxr.components.worldmodel.checkpoint import load_model
     from genxr.deploy.export.student import export_student_step
 
     ratio = check_fold(fold)
-    key = student_onnx_key(ratio)
+    key = student_onnx_key(ratio, student)
     if ratio is None:
-        return cached_onnx(key, lambda out: export_student_step(out=out, seed=1),
-                           lambda path: check_onnx(path, INPUTS), folder)
-    module, report = folded_student(ratio)
+        def export_shipped(out: Path) -> None:
+            module = None if student == "student" else load_model(CHECKPOINT_ROOT / student)[0]
+            export_student_step(out=out, seed=1, student=module)
+
+        return cached_onnx(key, export_shipped, lambda path: check_onnx(path, INPUTS, HAND_INPUTS), folder)
+    module, report = folded_student(ratio, student)
     fingerprint = weights_fingerprint(module)
 
     def export(out: Path) -> None:
@@ -172,7 +191,7 @@ def student_onnx(folder: Path | None = None, fold: float | None = None) -> Path:
         written.write_text(json.dumps(recorded, indent=2) + "\n")
 
     def check(path: Path) -> None:
-        check_onnx(path, INPUTS)
+        check_onnx(path, INPUTS, HAND_INPUTS)
         try:
             recorded = json.loads(path.with_suffix(".json").read_text()).get("weights_fingerprint")
         except (OSError, json.JSONDecodeError, AttributeError) as err:
@@ -184,18 +203,18 @@ def student_onnx(folder: Path | None = None, fold: float | None = None) -> Path:
     return cached_onnx(key, export, check, folder)
 
 
-def student_engine(engine: str, threads: int = 1, fold: float | None = None) -> Engine | None:
-    """One engine per process, name, thread count and fold ratio for the shipped student's step
+def student_engine(engine: str, threads: int = 1, fold: float | None = None, student: str = "student") -> Engine | None:
+    """One engine per process, name, thread count, fold ratio and student for the shipped student's step
     (ONNX Runtime sessions are thread-safe and hold the weights once); None for ``torch`` (the
     stream runs as is, folded where asked)."""
-    return _student_engine(engine, threads, check_fold(fold))
+    return _student_engine(engine, threads, check_fold(fold), check_student(student))
 
 
 @functools.cache  # called with every argument in place, so equal calls share one entry
-def _student_engine(engine: str, threads: int, fold: float | None) -> Engine | None:
+def _student_engine(engine: str, threads: int, fold: float | None, student: str) -> Engine | None:
     if check_engine_name(engine) == "torch":
         return None
-    return make_engine(engine, onnx_path=student_onnx(fold=fold), threads=threads)
+    return make_engine(engine, onnx_path=student_onnx(fold=fold, student=student), threads=threads)
 
 
 
@@ -239,29 +258,31 @@ class EngineChunkStep:
 
 
 class EngineStudentWorld(StudentWorld):
-    """:class:`StudentWorld` on the shipped student, folded at ``fold`` (None or 0: as shipped),
-    with its chunk step run by ``engine`` (a name from :data:`ENGINES`, or an Engine already
-    built for that student's ONNX step); the other chunk steps run on the same (folded) torch
-    module."""
+    """:class:`StudentWorld` on the shipped ``student`` (:data:`STUDENTS`), folded at ``fold`` (None
+    or 0: as shipped), with its chunk step run by ``engine`` (a name from :data:`ENGINES`, or an
+    Engine already built for that student's ONNX step); the other chunk steps run on the same
+    (folded) torch module."""
 
     def __init__(self, engine: str | Engine = "onnxruntime", seed: int = 0,
-                 config: StudentWorldConfig | None = None, fold: float | None = None) -> None:
+                 config: StudentWorldConfig | None = None, fold: float | None = None, student: str = "student") -> None:
         self.fold = check_fold(fold)
+        self.student = check_student(student)
         if isinstance(engine, str):
             check_engine_name(engine)
-        super().__init__(None, seed, config)
+        super().__init__(None, seed, config, student=self.student)
         if self.fold is not None:
-            self.stream.student = folded_student(self.fold)[0]
-        built = student_engine(engine, fold=self.fold) if isinstance(engine, str) else engine
+            self.stream.student = folded_student(self.fold, self.student)[0]
+        built = student_engine(engine, fold=self.fold, student=self.student) if isinstance(engine, str) else engine
         if built is not None:
             self.stream.student = EngineChunkStep(self.stream.student, built)
         self.engine = built
-        self.model_name = f"{model_name(self.fold)}@{describe_engine(built)}"
+        self.model_name = f"{model_name(self.fold, self.student)}@{describe_engine(built)}"
 
     def describe(self) -> dict[str, Any]:
-        """What runs this session's world: model name, fold ratio, engine, providers, steps per engine so far."""
+        """What runs this session's world: model name, student, fold ratio, engine, providers, steps per engine so far."""
         step = self.stream.student
-        return {"model": self.model_name, "fold": self.fold, "engine": describe_engine(self.engine),
+        return {"model": self.model_name, "student": self.student, "fold": self.fold,
+                "engine": describe_engine(self.engine),
                 "engine_steps": getattr(step, "engine_steps", 0), "torch_steps": getattr(step, "torch_steps", None)}
 
     def __call__(self, request: WorldFrameRequest) -> WorldFrame:

@@ -80,14 +80,15 @@ def motion_error(a: MotionChunk, b: MotionChunk) -> float:
 
 
 def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidance_scale: float = 1.0,
-                       checkpoint: Path | None = None) -> dict:
-    """Exports the avatar checkpoint's chunk step (default: the shipped one) to ``out`` (.onnx) and
+                       checkpoint: Path | None = None, generator: str = "generator") -> dict:
+    """Exports the avatar checkpoint's chunk step (default: the shipped one; ``generator``: its
+    ``generator`` or the spatial ablation ``generator_no_user``) to ``out`` (.onnx) and
     writes ``<out>.json``: input/output names and shapes, the spec, per-chunk parity over a
     ``chunks``-chunk rollout (noise seed ``seed``, CFG scale ``guidance_scale``) and median step
     times. Raises ``ValueError`` if ``chunks`` is too short for both ring buffers to wrap."""
     out = Path(out)
     models, _ = load_checkpoint(checkpoint or shipped_checkpoint())
-    module = AvatarChunkStep(models["vae"], models["generator"])
+    module = AvatarChunkStep(models["vae"], models[generator])
     spec = module.spec()
     stride = spec.stride
     generator_wraps = spec.state_shapes["generator_keys"][3] + 1  # chunk k writes clean token k - 1
@@ -107,7 +108,7 @@ def export_avatar_step(out: str | Path, seed: int = 0, chunks: int = 40, guidanc
                           verbose=False)  # the dynamo exporter's progress lines would corrupt `--json` stdout
     reference_engine, exported_engine = TorchEngine(module, INPUTS, OUTPUTS), OnnxRuntimeEngine(out, threads=1)
     placement = AgentPlacement()
-    original = AvatarStream(models["vae"], models["generator"], spec.euler_steps, spec.shift)
+    original = AvatarStream(models["vae"], models[generator], spec.euler_steps, spec.shift)
     fixed, onnx = EngineAvatarStream(reference_engine, spec), EngineAvatarStream(exported_engine, spec)
     nudged = EngineAvatarStream(reference_engine, spec)  # torch again, first noise draw one ulp larger
     for stream in (original, fixed, onnx, nudged):

@@ -45,8 +45,9 @@ def content_hash(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_onnx(path: Path, input_names: tuple[str, ...]) -> None:
-    """Raises ValueError unless ``path`` is a valid ONNX model whose inputs are ``input_names``."""
+def check_onnx(path: Path, input_names: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """Raises ValueError unless ``path`` is a valid ONNX model whose inputs are ``input_names``, in
+    order, less any of ``optional`` (inputs a model may not use, which the exporter leaves out)."""
     import onnx
 
     try:
@@ -55,7 +56,7 @@ def check_onnx(path: Path, input_names: tuple[str, ...]) -> None:
     except Exception as err:  # protobuf decode errors and onnx's ValidationError have no common base
         raise ValueError(f"{str(path)!r} is not a valid ONNX model: {type(err).__name__}: {err}") from err
     got = tuple(i.name for i in model.graph.input)
-    if got != tuple(input_names):
+    if got != tuple(n for n in input_names if n in got or n not in optional):
         raise ValueError(f"{str(path)!r} has inputs {list(got)}, expected {list(input_names)}")
 
 

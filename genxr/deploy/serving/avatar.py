@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genxr.components.avatar.service import AvatarService
+from genxr.components.avatar.service import AvatarService, check_generator
 from genxr.deploy.engines.base import Engine, check_engine_name, describe_engine, make_engine
 from genxr.deploy.export.cache import cached_onnx, check_onnx, content_hash
 
@@ -41,9 +41,10 @@ def _check_avatar_export(path: Path) -> None:
                          f"{type(err).__name__}: {err}") from err
 
 
-def avatar_onnx(checkpoint: Path | None = None, folder: Path | None = None) -> Path:
-    """The avatar checkpoint's chunk step (default: the shipped one) as ONNX, exported once into the
-    cache (keyed by the checkpoint and the step's and exporter's source)."""
+def avatar_onnx(checkpoint: Path | None = None, folder: Path | None = None, generator: str = "generator") -> Path:
+    """The avatar checkpoint's chunk step (default: the shipped one; ``generator``: which of its
+    generators, :data:`~genxr.components.avatar.service.GENERATORS`) as ONNX, exported once into the
+    cache (keyed by the checkpoint, the generator and the step's and exporter's source)."""
     import genxr.deploy.engines.avatar as step
     import genxr.deploy.export.avatar as exporter
     from genxr.components.avatar.checkpoint import shipped_checkpoint
@@ -54,24 +55,24 @@ def avatar_onnx(checkpoint: Path | None = None, folder: Path | None = None) -> P
 
     # the avatar package too: the step's graph comes from its transformer, generator and VAE
     digest = content_hash(directory, Path(exporter.__file__), Path(step.__file__), Path(avatar_package.__file__).parent)
-    key = f"avatar-step-{digest}"
-    return cached_onnx(key, lambda out: export_avatar_step(out=out, checkpoint=directory), _check_avatar_export,
-                       folder)
+    key = f"avatar-step-{digest}" if generator == "generator" else f"avatar-step-{generator}-{digest}"
+    return cached_onnx(key, lambda out: export_avatar_step(out=out, checkpoint=directory, generator=generator),
+                       _check_avatar_export, folder)
 
 
-def avatar_step_engine(engine: str, checkpoint: str | None = None, threads: int = 1):
+def avatar_step_engine(engine: str, checkpoint: str | None = None, threads: int = 1, generator: str = "generator"):
     """(Engine, AvatarStepSpec) of the avatar step for ``engine`` (one per process, engine,
-    checkpoint folder and thread count), or None for torch."""
-    return _avatar_step_engine(engine, checkpoint, threads)
+    checkpoint folder, generator and thread count), or None for torch."""
+    return _avatar_step_engine(engine, checkpoint, threads, check_generator(generator))
 
 
 @functools.cache  # called with every argument in place, so equal calls share one entry
-def _avatar_step_engine(engine: str, checkpoint: str | None, threads: int):
+def _avatar_step_engine(engine: str, checkpoint: str | None, threads: int, generator: str):
     from genxr.deploy.engines.avatar import AvatarStepSpec
 
     if check_engine_name(engine) == "torch":
         return None
-    path = avatar_onnx(None if checkpoint is None else Path(checkpoint))
+    path = avatar_onnx(None if checkpoint is None else Path(checkpoint), generator=generator)
     spec = AvatarStepSpec.from_dict(json.loads(path.with_suffix(".json").read_text())["spec"])
     return make_engine(engine, onnx_path=path, threads=threads), spec
 
@@ -80,11 +81,12 @@ class EngineAvatarService(AvatarService):
     """:class:`AvatarService` whose stream runs on ``engine`` (see the module docstring)."""
 
     def __init__(self, start_time_ns: int, engine: str = "onnxruntime", checkpoint: Path | None = None,
-                 seed: int = 0, guidance_scale: float = 1.0) -> None:
+                 seed: int = 0, guidance_scale: float = 1.0, generator: str = "generator") -> None:
         from genxr.deploy.engines.avatar import EngineAvatarStream
 
-        super().__init__(start_time_ns, checkpoint=checkpoint, seed=seed, guidance_scale=guidance_scale)
-        built = avatar_step_engine(engine, None if checkpoint is None else str(checkpoint))
+        super().__init__(start_time_ns, checkpoint=checkpoint, seed=seed, guidance_scale=guidance_scale,
+                         generator=generator)
+        built = avatar_step_engine(engine, None if checkpoint is None else str(checkpoint), generator=generator)
         self.engine: Engine | None = None
         if built is not None:
             self.engine, spec = built
@@ -95,5 +97,5 @@ class EngineAvatarService(AvatarService):
 
     def describe(self) -> dict[str, Any]:
         """What runs this session's avatar: engine and providers, chunk rate."""
-        return {"model": f"avatar-stream@{describe_engine(self.engine)}", "engine": describe_engine(self.engine),
-                "rate_hz": self.rate_hz}
+        return {"model": f"{self.model_base}@{describe_engine(self.engine)}", "engine": describe_engine(self.engine),
+                "rate_hz": self.rate_hz, "generator": self.generator, "guidance_scale": self.guidance_scale}

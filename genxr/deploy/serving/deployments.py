@@ -50,13 +50,24 @@ def _ground_truth_world(params: dict[str, Any], engine: str | None = None) -> Ca
     return GroundTruthWorld(seed=parse_params(WorldSessionParams, params).seed)
 
 
+def _frozen_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+    from genxr.components.sim.world_service import FrozenWorld
+
+    return FrozenWorld(seed=parse_params(WorldSessionParams, params).seed)
+
+
 def _student_world(params: dict[str, Any], engine: str | None = None,
-                   fold: float | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+                   fold: float | None = None, student: str = "student") -> Callable[[WorldFrameRequest], WorldFrame]:
     from genxr.deploy.engines.base import default_engine
     from genxr.deploy.engines.world import EngineStudentWorld
 
     return EngineStudentWorld(engine or default_engine(), seed=parse_params(WorldSessionParams, params).seed,
-                              fold=fold)
+                              fold=fold, student=student)
+
+
+def _head_only_world(params: dict[str, Any], engine: str | None = None,
+                     fold: float | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
+    return _student_world(params, engine, fold, student="student_head_only")
 
 
 def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callable[[AvatarRequest], AvatarMotion]:
@@ -68,7 +79,8 @@ def _avatar_stream(params: dict[str, Any], engine: str | None = None) -> Callabl
 
     opened = parse_params(AvatarSessionParams, params)
     return EngineAvatarService(opened.start_time_ns, engine=engine or default_engine(), seed=opened.seed,
-                               guidance_scale=opened.guidance_scale, checkpoint=opened.checkpoint)
+                               guidance_scale=opened.guidance_scale, checkpoint=opened.checkpoint,
+                               generator="generator" if opened.spatial else "generator_no_user")
 
 
 def _echo_world(params: dict[str, Any], engine: str | None = None) -> Callable[[WorldFrameRequest], WorldFrame]:
@@ -90,17 +102,23 @@ def _echo_world(params: dict[str, Any], engine: str | None = None) -> Callable[[
 MODEL_FACTORIES: dict[str, Callable[[dict[str, Any]], Callable[[Message], Message]]] = {
     "world:ground_truth": _ground_truth_world,
     "world:student": _student_world,
+    "world:student_head_only": _head_only_world,
+    "world:frozen": _frozen_world,
     "world:echo": _echo_world,
     "avatar:stream": _avatar_stream,
 }
 """Model kind -> factory(session params, engine[, fold]) -> per-session handler (request message -> response)."""
 
-def _load_student_engine(engine: str, fold: float | None = None) -> None:
+def _load_student_engine(engine: str, fold: float | None = None, student: str = "student") -> None:
     from genxr.deploy.engines.world import folded_student, student_engine
 
     if fold:
-        folded_student(fold)  # the torch module the warm-up chunks run on
-    student_engine(engine, fold=fold)
+        folded_student(fold, student)  # the torch module the warm-up chunks run on
+    student_engine(engine, fold=fold, student=student)
+
+
+def _load_head_only_engine(engine: str, fold: float | None = None) -> None:
+    _load_student_engine(engine, fold, student="student_head_only")
 
 
 def _load_avatar_engine(engine: str) -> None:
@@ -110,11 +128,12 @@ def _load_avatar_engine(engine: str) -> None:
 
 
 ENGINE_KINDS: dict[str, Callable[..., None]] = {"world:student": _load_student_engine,
+                                                "world:student_head_only": _load_head_only_engine,
                                                 "avatar:stream": _load_avatar_engine}
 """Model kinds with an ``engine`` option -> what loads (exports once, caches) that engine in a replica
 (``fold=`` too for the kinds in :data:`FOLD_KINDS`)."""
 
-FOLD_KINDS = ("world:student",)
+FOLD_KINDS = ("world:student", "world:student_head_only")
 """Model kinds with a ``fold`` option: the ratio the student is folded at (None: as shipped)."""
 
 

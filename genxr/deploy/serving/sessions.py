@@ -61,6 +61,8 @@ class AvatarSessionParams(SessionParams):
 
     start_time_ns: int = Field(ge=0, description="the session's frame 0 on the genxr clock, ns")
     guidance_scale: float = Field(1.0, ge=0.0, description="eye-contact (gaze) guidance scale")
+    spatial: bool = Field(True, description="False: the spatial ablation, the generator trained without the user's "
+                                            "position (generator_no_user)")
     checkpoint: str | None = Field(None, description="avatar checkpoint folder on the replica's machine; "
                                                      "None: the shipped one")
 

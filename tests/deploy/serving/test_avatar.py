@@ -39,7 +39,19 @@ def test_the_onnxruntime_avatar_moves_like_the_torch_avatar():
         np.testing.assert_allclose(motion.rotations_6d, expected.rotations_6d, atol=MOTION_TOLERANCE)
         np.testing.assert_allclose(motion.root_translation, expected.root_translation, atol=MOTION_TOLERANCE)
     assert served.describe() == {"model": "avatar-stream@onnxruntime[CPUExecutionProvider]",
-                                 "engine": "onnxruntime[CPUExecutionProvider]", "rate_hz": reference.rate_hz}
+                                 "engine": "onnxruntime[CPUExecutionProvider]", "rate_hz": reference.rate_hz,
+                                 "generator": "generator", "guidance_scale": 1.0}
+
+
+def test_the_spatial_ablation_and_the_gaze_guidance_are_what_the_service_runs():
+    served = EngineAvatarService(START_NS, engine="onnxruntime", seed=4, guidance_scale=2.0,
+                                 generator="generator_no_user")
+    assert served.describe()["model"] == "avatar-stream-no-user@onnxruntime[CPUExecutionProvider]"
+    assert (served.stream.guidance_scale, served.describe()["generator"]) == (2.0, "generator_no_user")
+    request = requests(1, served.rate_hz and 4)[0]
+    assert served(request).request_id == 0
+    with pytest.raises(ValueError, match="avatar generator must be one of generator, generator_no_user, got 'vae'"):
+        EngineAvatarService(START_NS, engine="onnxruntime", generator="vae")
 
 
 def test_the_torch_engine_is_the_plain_avatar_stream():

@@ -36,7 +36,8 @@ def test_serve_config_args_build_both_applications():
 def test_unknown_model_kind_is_refused_naming_the_known_ones():
     from genxr.deploy.serving.deployments import ModelDeployment
 
-    known = r"\['avatar:stream', 'world:echo', 'world:ground_truth', 'world:student'\]"
+    known = (r"\['avatar:stream', 'world:echo', 'world:frozen', 'world:ground_truth', 'world:student', "
+             r"'world:student_head_only'\]")
     with pytest.raises(ValueError, match=rf"unknown model kind 'world:teapot'; known: {known}"):
         ModelDeployment("world:teapot")
 
@@ -62,6 +63,6 @@ def test_genxr_serve_runs_for_the_given_time(serve_handles):
 def test_genxr_serve_refuses_an_unknown_world_or_engine_naming_it():
     result = CliRunner().invoke(app, ["serve", "--world", "teapot"])
     printed = said(result.stderr)
-    assert result.exit_code == 2 and "--world must be one of ['echo', 'ground_truth', 'student'], got 'teapot'" in printed
+    assert result.exit_code == 2 and "--world must be one of ['echo', 'frozen', 'ground_truth', 'student', 'student_head_only'], got 'teapot'" in printed
     result = CliRunner().invoke(app, ["serve", "--engine", "tvm"])
     assert result.exit_code == 2 and "got 'tvm'" in said(result.stderr)
