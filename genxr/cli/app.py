@@ -22,6 +22,7 @@ from genxr.cli.compress import compress_app, fold_command, prune_command
 from genxr.cli.demo import demo
 from genxr.cli.deploy import export_app, serve_models
 from genxr.cli.evaluation import dashboard_command, lsl_command
+from genxr.cli.importer import import_command
 from genxr.cli.output import JsonFlag, fail, print_message
 from genxr.cli.sim import sim_app
 from genxr.cli.study import study_app
@@ -52,6 +53,7 @@ app.command("prune")(prune_command)
 app.command("serve")(serve_models)
 app.command("dashboard")(dashboard_command)
 app.command("lsl")(lsl_command)
+app.command("import")(import_command)
 train_app.command("avatar")(train_avatar)
 train_app.command("worldmodel-codec")(train_codec)
 train_app.command("worldmodel-teacher")(train_teacher)
