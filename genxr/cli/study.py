@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from genxr.cli.output import console, fail, print_message
+from genxr.cli.output import JsonFlag, console, fail, print_json, print_message
 
 study_app = typer.Typer(help="User studies: protocol -> sessions -> questionnaires -> statistics, losing no data.",
                         no_args_is_help=True)
@@ -55,6 +55,7 @@ def study_run(
     from genxr.evaluation.study.protocol import ProtocolError
     from genxr.evaluation.study.runner import run_participant
     from genxr.evaluation.study.store import StudyError, open_study
+    from genxr.xr_runtime.session import SessionError
 
     if answers not in ("terminal", "simulated"):
         fail(f"--answers must be 'terminal' or 'simulated', got {answers!r}")
@@ -63,7 +64,7 @@ def study_run(
         source_of_answers = (SimulatedAnswers(seed, participant) if answers == "simulated"
                              else TerminalAnswers(Console()))
         run = run_participant(opened, participant, source=source, answers=source_of_answers, display=console.print)
-    except (StudyError, ProtocolError, ParticipantIdError, AnswerError, ValueError) as err:
+    except (StudyError, ProtocolError, ParticipantIdError, AnswerError, SessionError, ValueError) as err:
         fail(str(err))
     except KeyboardInterrupt:
         fail(f"{participant}: stopped; every finished step is saved - run the same command to resume", 130)
@@ -72,6 +73,37 @@ def study_run(
     if run.interrupted:
         fail(f"{participant}: a trial was interrupted; run the same command to resume at it", 130)
     print_message(f"{participant}: {len(run.completed_steps)} steps done now, {run.skipped_steps} were done before")
+
+
+@study_app.command("simulate")
+def study_simulate(
+    protocol: Annotated[str, typer.Argument(help="protocol file, or a shipped protocol's name: generated_reality, "
+                                                 "avatar_eye_contact, folding, synthetic")],
+    out: Annotated[Path, typer.Option(help="study folder to create (must not exist or be empty)")],
+    participants: Annotated[int, typer.Option(min=1, max=999, help="simulated participants (P01, P02, ...)")] = 8,
+    quick: Annotated[bool, typer.Option("--quick", help="CI-sized form: quick preset, 64x64, one trial per "
+                                                        "condition, tasks of at most 2 s")] = False,
+    seed: Annotated[int, typer.Option(help="seed of the simulated respondents")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a protocol end to end in silico: simulated participants (tracking and answers), real sessions, the report."""
+    from genxr.evaluation.study.participants import ParticipantIdError
+    from genxr.evaluation.study.protocol import ProtocolError
+    from genxr.evaluation.study.simulate import simulate
+    from genxr.evaluation.study.store import StudyError
+    from genxr.xr_runtime.session import SessionError
+
+    try:
+        summary = simulate(protocol, out, participants, quick=quick, seed=seed,
+                           display=print_message)
+    except (StudyError, ProtocolError, ParticipantIdError, SessionError, ValueError) as err:
+        fail(str(err))
+    except KeyboardInterrupt:
+        fail(f"stopped; every finished step is saved in {out} - resume a participant with `genxr study run`", 130)
+    means = {measure: {condition: entry["mean"] for condition, entry in details["by_condition"].items()}
+             for measure, details in summary["measures"].items()}
+    print_json({"study": str(out), "report": summary["report"], "participants": summary["participants"],
+                "conditions": summary["conditions"], "means": means}, as_json)
 
 
 @study_app.command("verify")

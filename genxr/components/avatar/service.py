@@ -22,7 +22,6 @@ import numpy as np
 from genxr.platform.messages import AudioChunk, AvatarMotion, AvatarRequest
 from genxr.platform.units import NS_PER_S
 
-
 GENERATORS = ("generator", "generator_no_user")
 """The avatar checkpoint's streaming generators: the main one, and the spatial ablation trained without
 the user's position (``session.avatar_spatial = false``: it does not turn to or look at the user)."""

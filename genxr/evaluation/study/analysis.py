@@ -1,12 +1,22 @@
 """``genxr study analyze``: per-condition results, paired tests, plots and a Markdown report.
 
-Measures, one value per participant and condition:
+Measures, one value per participant and condition (practice trials left out):
 
-* ``success_rate`` - share of the condition's trials whose task succeeded;
-* ``q:<questionnaire>`` - mean item score of a questionnaire (likert items; reverse-keyed
-  items scored ``scale + 1 - answer``);
+* ``success_rate`` - share of the condition's trials whose task succeeded as judged: for
+  simulated participants on the frames shown (:mod:`.seen`), for people by the experimenter;
+* ``success_simulated_rate`` - the same trials judged from the simulator's state (simulated
+  participants): what happened in the room, whatever the world showed;
+* ``q:<questionnaire>`` - mean item score of a custom questionnaire (likert items;
+  reverse-keyed items scored ``scale + 1 - answer``);
+* ``<instrument>:<score>`` - a standard instrument's published scores
+  (:mod:`.instruments`, e.g. ``ipq:spatial_presence``, ``nasa_tlx:raw_tlx``);
 * latency from each trial session's metrics (ms; ``deadline_miss_rate`` a share),
-  averaged over the condition's trials.
+  averaged over the condition's trials, with ``content_age_ms_p50`` (how old the world shown
+  was at display time) beside ``content_latency_ms_p50``.
+
+Questionnaires answered before and after the session (e.g. pre/post SSQ) are per participant,
+not per condition: the report gives their scores per phase and, answered both times, the
+post - pre difference.
 
 Tests use participants with a value in every condition (paired). Two conditions: Wilcoxon
 signed-rank (``scipy.stats.wilcoxon``, two-sided, exact for small n) with the matched-pairs
@@ -25,16 +35,34 @@ from typing import Any
 import numpy as np
 
 from genxr.evaluation.study.answers import score
+from genxr.evaluation.study.instruments import get_instrument
+from genxr.evaluation.study.protocol import Questionnaire
 from genxr.evaluation.study.store import Study
 
-LATENCY_MEASURES = ("frame_time_ms_p99", "deadline_miss_rate", "rotational_m2p_ms_p50", "content_latency_ms_p50")
+SESSION_PHASES = ("before_session", "after_session")
+
+LATENCY_MEASURES = ("frame_time_ms_p99", "deadline_miss_rate", "rotational_m2p_ms_p50", "content_latency_ms_p50",
+                    "content_age_ms_p50")
+
+
+def questionnaire_scores(questionnaire: Questionnaire, answers: dict[str, Any]) -> dict[str, float]:
+    """Measure -> score of one answered questionnaire: an instrument's published scores
+    (``<instrument>:<score>``), or a custom one's mean likert score (``q:<name>``)."""
+    if questionnaire.instrument is not None:
+        scores = get_instrument(questionnaire.instrument).score(answers)
+        return {f"{questionnaire.name}:{key}": float(value) for key, value in scores.items()}
+    items = {item.id: item for item in questionnaire.items}
+    likert = [score(items[item_id], value) for item_id, value in answers.items()
+              if item_id in items and items[item_id].kind == "likert"]
+    return {f"q:{questionnaire.name}": float(np.mean(likert))} if likert else {}
 
 
 def collect(study: Study) -> tuple[dict[str, dict[str, dict[str, float]]], list[str]]:
-    """(measure -> participant -> condition -> value, notes)."""
+    """(measure -> participant -> condition -> value, notes); the session-level questionnaires
+    (before / after the session) under the conditions ``before_session`` and ``after_session``."""
     values: dict[str, dict[str, dict[str, float]]] = {}
     notes: list[str] = []
-    items = {q.name: {item.id: item for item in q.items} for q in study.protocol.questionnaires}
+    questionnaires = {q.name: q for q in study.protocol.questionnaires}
 
     def put(measure: str, participant: str, condition: str, value: float) -> None:
         values.setdefault(measure, {}).setdefault(participant, {})[condition] = value
@@ -44,16 +72,21 @@ def collect(study: Study) -> tuple[dict[str, dict[str, dict[str, float]]], list[
         notes += log_notes
         trials: dict[str, list[dict[str, Any]]] = {}
         for record in records:
-            if record.get("type") == "trial":
+            if record.get("type") == "trial" and not record.get("practice"):
                 trials.setdefault(record["condition"], []).append(record)
             elif record.get("type") == "questionnaires":
+                where = record.get("phase") if record.get("phase") in SESSION_PHASES else record["condition"]
                 for name, answers in record["answers"].items():
-                    scores = [score(items[name][item_id], value) for item_id, value in answers.items()
-                              if item_id in items.get(name, {}) and items[name][item_id].kind == "likert"]
-                    if scores:
-                        put(f"q:{name}", participant, record["condition"], float(np.mean(scores)))
+                    if name in questionnaires:
+                        for measure, value in questionnaire_scores(questionnaires[name], answers).items():
+                            put(measure, participant, where, value)
         for condition, rows in trials.items():
-            put("success_rate", participant, condition, float(np.mean([bool(r["success"]) for r in rows])))
+            judged = [bool(r["success"]) for r in rows if r.get("success") is not None]
+            if judged:
+                put("success_rate", participant, condition, float(np.mean(judged)))
+            simulated = [bool(r["success_simulated"]) for r in rows if r.get("success_simulated") is not None]
+            if simulated:
+                put("success_simulated_rate", participant, condition, float(np.mean(simulated)))
             for key in LATENCY_MEASURES:
                 numbers = [r["metrics"][key] for r in rows if r["metrics"].get(key) is not None]
                 if numbers:
@@ -123,14 +156,21 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _describe(points: list[float]) -> dict[str, Any]:
+    return {"mean": float(np.mean(points)) if points else None,
+            "sd": float(np.std(points, ddof=1)) if len(points) > 1 else None, "n": len(points)}
+
+
 def analyze(study: Study, out: Path | None = None) -> dict[str, Any]:
     """Writes the report into ``out`` (default ``STUDY/report``); returns the summary."""
     out = Path(out or study.folder / "report")
     out.mkdir(parents=True, exist_ok=True)
     conditions = [c.name for c in study.protocol.conditions]
     values, notes = collect(study)
+    around = {m: t for m, t in values.items() if any(k in SESSION_PHASES for row in t.values() for k in row)}
+    values = {m: t for m, t in values.items() if m not in around}
     summary: dict[str, Any] = {"study": study.protocol.name, "participants": study.participants,
-                               "conditions": conditions, "measures": {}, "notes": notes}
+                               "conditions": conditions, "measures": {}, "session_measures": {}, "notes": notes}
     lines = [f"# {study.protocol.name}: study report", "",
              f"Participants: {len(study.participants)} ({', '.join(study.participants) or 'none'}). "
              f"Conditions: {', '.join(conditions)}.", ""]
@@ -153,6 +193,21 @@ def analyze(study: Study, out: Path | None = None) -> dict[str, Any]:
         lines.append(f"| {measure} | " + " | ".join(cells)
                      + f" | {test['n']} | {test.get('test') or '-'} | {_fmt(test.get('statistic'))} | "
                        f"{_fmt(test.get('p'))} | {effect} |")
+    if around:
+        lines += ["", "## Before and after the session", "",
+                  "| measure | before mean (sd) | after mean (sd) | after - before mean (sd) | n | test | p |",
+                  "|---|---|---|---|---|---|---|"]
+    for measure, table in around.items():
+        phases = {phase: [row[phase] for row in table.values() if phase in row] for phase in SESSION_PHASES}
+        change = [row["after_session"] - row["before_session"] for row in table.values()
+                  if all(phase in row for phase in SESSION_PHASES)]
+        test = paired_test(table, list(SESSION_PHASES)) if len(phases) == 2 and change else {"n": 0, "test": None}
+        described = {phase: _describe(points) for phase, points in phases.items()}
+        summary["session_measures"][measure] = {"by_phase": described, "change": _describe(change), "test": test,
+                                                "values": table}
+        cells = [f"{_fmt(d['mean'])} ({_fmt(d['sd'])})" for d in (*described.values(), _describe(change))]
+        lines.append(f"| {measure} | " + " | ".join(cells) + f" | {test['n']} | {test.get('test') or '-'} | "
+                     f"{_fmt(test.get('p'))} |")
     test_notes = sorted({f"{m}: {s['test']['note']}" for m, s in summary["measures"].items() if s["test"].get("note")})
     lines += ["", "Paired tests over participants with every condition; two conditions: Wilcoxon signed-rank "
               "(rank-biserial r), more: Friedman (Kendall's W).", ""]

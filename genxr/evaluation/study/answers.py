@@ -2,8 +2,8 @@
 
 :class:`TerminalAnswers` asks in the terminal with rich prompts (re-asking until an answer
 is in range). :class:`SimulatedAnswers` is a simulated participant for synthetic studies
-and CI: a seeded model of a respondent whose likert answers rise with the task success and
-fall with the content latency they just experienced in that condition, plus seeded noise.
+and CI: a seeded model of a respondent whose answers follow the task success *as seen* and
+the content age they just experienced in that condition, plus seeded noise.
 It is a stand-in respondent for exercising the pipeline - never data about people.
 """
 
@@ -22,7 +22,7 @@ class AnswerError(ValueError):
 
 
 def validate_answer(item: Item, value: Any) -> int | str:
-    """``value`` checked against ``item``: an int in 1..scale for likert items, a string for text."""
+    """``value`` checked against ``item``: an int in 1..scale for likert and choice items, a string for text."""
     if item.kind == "text":
         if not isinstance(value, str) or len(value) > 10_000:
             raise AnswerError(f"item {item.id!r}: a free-text answer must be a string of at most 10000 characters")
@@ -41,8 +41,8 @@ class AnswerSource(Protocol):
     def answer(self, item: Item, context: dict[str, Any]) -> int | str:
         """The participant's answer to ``item`` after a condition (``context``: what they experienced)."""
 
-    def task_succeeded(self, trial: str) -> bool:
-        """The experimenter's judgement of one trial."""
+    def task_succeeded(self, trial: str) -> bool | None:
+        """The experimenter's judgement of one trial (None: nobody judged it)."""
 
 
 class TerminalAnswers:
@@ -70,8 +70,30 @@ class TerminalAnswers:
         return Confirm.ask(f"Experimenter: did the participant complete {trial}?", console=self.console)
 
 
+WORSE_WHEN_HIGH = ("ssq", "nasa_tlx", "nasa_tlx_weighted")
+"""Instruments whose higher answers mean a worse experience (symptoms, workload)."""
+AGE_FREE_MS = 50.0
+"""Content age (ms) a simulated respondent does not notice."""
+AGE_PENALTY_PER_MS = 1 / 300.0
+"""How much each further millisecond of content age takes from a simulated respondent's experience (0..1 scale)."""
+SUCCESS_WEIGHT = 0.6
+"""How far task success (as seen) moves a simulated respondent's experience (0..1 scale) from neutral."""
+NOISE_POINTS = 0.8
+"""Standard deviation of a simulated answer's noise, scale points."""
+BEFORE_SESSION_EXPERIENCE = 0.85
+"""A simulated respondent's experience before any trial (what a pre-session SSQ reads: few symptoms)."""
+
+
 class SimulatedAnswers:
-    """A seeded simulated respondent (see module docstring)."""
+    """A seeded simulated respondent (see module docstring).
+
+    Its experience of a condition, in [0, 1], is ``0.5 + SUCCESS_WEIGHT * (success - 0.5)`` less
+    ``AGE_PENALTY_PER_MS`` per millisecond of content age above ``AGE_FREE_MS`` - success *as
+    seen* and content age are what the participant saw, so a world model that shows nothing
+    changing gets low ratings however well the simulated hand did. A likert answer is
+    ``1 + experience * (scale - 1)`` (reversed for reverse-keyed items, and for the instruments in
+    :data:`WORSE_WHEN_HIGH`) plus seeded noise; a choice item is a seeded coin.
+    """
 
     def __init__(self, seed: int, participant: str) -> None:
         self.seed, self.participant = seed, participant
@@ -80,17 +102,31 @@ class SimulatedAnswers:
         digest = hashlib.sha256("/".join((str(self.seed), self.participant, *parts)).encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
+    @staticmethod
+    def experience(context: dict[str, Any]) -> float:
+        """The respondent's experience of what ``context`` describes, in [0, 1]."""
+        success = context.get("success_rate")
+        if success is None:
+            return BEFORE_SESSION_EXPERIENCE
+        age_ms = float(context.get("content_age_ms_p50") or context.get("content_latency_ms_p50") or 0.0)
+        good = 0.5 + SUCCESS_WEIGHT * (float(success) - 0.5) - max(0.0, age_ms - AGE_FREE_MS) * AGE_PENALTY_PER_MS
+        return float(np.clip(good, 0.0, 1.0))
+
     def answer(self, item: Item, context: dict[str, Any]) -> int | str:
-        rng = self._rng(context.get("condition", ""), item.id)
+        rng = self._rng(str(context.get("phase", "")), str(context.get("condition", "")),
+                        str(context.get("questionnaire", "")), item.id)
         if item.kind == "text":
             return ""
-        success = float(context.get("success_rate", 0.5))
-        latency_ms = float(context.get("content_latency_ms_p50") or 0.0)
-        middle = (item.scale + 1) / 2
-        leaning = (success - 0.5) * (item.scale - 1) * 0.6 - latency_ms / 50.0 + rng.normal(0.0, 0.8)
-        value = int(np.clip(round(middle + leaning), 1, item.scale))
-        return item.scale + 1 - value if item.reverse else value
+        if item.kind == "choice":
+            return int(rng.integers(1, item.scale + 1))
+        good = self.experience(context)
+        if context.get("instrument") in WORSE_WHEN_HIGH:
+            good = 1.0 - good
+        if item.reverse:
+            good = 1.0 - good
+        return int(np.clip(round(1 + good * (item.scale - 1) + rng.normal(0.0, NOISE_POINTS)), 1, item.scale))
 
-    def task_succeeded(self, trial: str) -> bool:
-        raise AnswerError(f"{trial}: a simulated participant has no experimenter to judge success; "
-                          "judge it from the simulator (task success: simulator, --source sim)")
+    def task_succeeded(self, trial: str) -> None:
+        """None: a simulated participant has no experimenter, so a task judged by one is not judged
+        (the trial's record says ``judged_by: not_judged``; tasks the simulator can judge are judged
+        on the frames shown)."""

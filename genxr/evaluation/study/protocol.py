@@ -7,9 +7,9 @@
     conditions:
       - name: student
         config: {display: {width: 64, height: 64}}      # genxr config overrides (GenXRConfig sections)
-        settings: {world: student}                      # what the condition varies about the session
+        settings: {world_model: hand_conditioned}       # what the condition varies about the session
       - name: ground_truth
-        settings: {world: ground_truth}
+        settings: {world_model: ground_truth}
     tasks:
       - {name: press, kind: press_button, seconds: 3}
       - {name: carry, kind: grasp_and_move, seconds: 5, success: experimenter}
@@ -21,9 +21,10 @@
 
 Validated with pydantic; every error names the file, the line and the offending value
 (:class:`ProtocolError`). Condition ``config`` overrides are checked by building the
-:class:`~genxr.platform.config.GenXRConfig` they describe. A condition's world is
-``settings.world``, named as the session names its world services (``session.world``);
-:meth:`Protocol.config_for` puts it into the session's configuration. :func:`missing_parts`
+:class:`~genxr.platform.config.GenXRConfig` they describe. What a condition varies - its world
+model, fold ratio, avatar, eye contact, spatial ablation, world rate, added latency - is its
+``settings`` (:class:`ConditionSettings`); :meth:`Protocol.config_for` puts them into the
+session's configuration. :func:`missing_parts`
 says which conditions need parts of genxr that do not exist (or a checkpoint that is not
 there) - they are refused when a study is created, never run with a stand-in.
 
@@ -49,10 +50,20 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from genxr.platform.config import ConfigError, GenXRConfig, load_config
+from genxr.platform.config import AgentLine, ConfigError, GenXRConfig, load_config
 
-SESSION_WORLDS = ("student", "ground_truth")
-"""The world services a session runs (``session.world`` without ``auto``: a condition names its world)."""
+WORLD_MODELS = {"hand_conditioned": "student", "head_only": "student_head_only", "ground_truth": "ground_truth",
+                "frozen": "frozen"}
+"""A condition's ``settings.world_model`` -> the session's world service (``session.world``)."""
+
+LEGACY_WORLDS = {"student": "hand_conditioned", "student_head_only": "head_only", "ground_truth": "ground_truth"}
+"""``settings.world`` of protocols written before ``world_model`` -> its ``world_model``."""
+
+SETTINGS_OWN = {("session", "world"): "world_model", ("session", "world_fold"): "fold", ("session", "avatar"): "avatar",
+                ("session", "avatar_guidance_scale"): "avatar_eye_contact",
+                ("session", "avatar_spatial"): "avatar_spatial", ("session", "world_rate_hz"): "world_rate_hz",
+                ("display", "added_latency_ms"): "added_latency_ms"}
+"""Config fields a condition sets through ``settings`` (never also through its ``config``)."""
 
 MAX_PROTOCOL_CHARS = 1_000_000
 """A protocol file is a few kilobytes; anything near this is not one."""
@@ -84,18 +95,63 @@ class _Strict(BaseModel):
 
 
 class ConditionSettings(_Strict):
-    """What a condition varies about the session beyond the genxr config.
+    """What a condition varies about the session beyond the genxr config; each really changes it.
 
-    ``world``: the session's world service - ``student`` (the hand-conditioned world-model
-    student, the session default) or ``ground_truth`` (the simulator's rendering); set as
-    ``session.world`` of every trial. ``student_head_only``, ``folded`` and
-    ``avatar_eye_contact`` (the avatar's eye-contact guidance scale; None = its default) can
-    be asked for but not run: :func:`missing_parts` says what is missing.
+    * ``world_model``: ``hand_conditioned`` (the world-model student, the session default),
+      ``head_only`` (the shipped ablation student, camera conditioning only), ``ground_truth``
+      (the simulator's rendering) or ``frozen`` (the room rendered once, never updated) -
+      ``session.world``. (``world: student | student_head_only | ground_truth``, the older
+      spelling, is read as the same.)
+    * ``fold``: the fraction of the student's channels folded away (``session.world_fold``; 0:
+      unfolded; unset: the session default) - a student's setting, refused for other worlds.
+    * ``avatar``: the conversational avatar on or off (``session.avatar``); ``avatar_eye_contact``
+      its gaze guidance scale (``session.avatar_guidance_scale``) and ``avatar_spatial: false``
+      the no-user ablation (``session.avatar_spatial``) - refused with the avatar off.
+    * ``world_rate_hz``: most world-model requests per second (``session.world_rate_hz``).
+    * ``added_latency_ms``: display latency added (``display.added_latency_ms``).
     """
 
-    world: Literal["student", "ground_truth", "student_head_only"] = "student"
-    folded: bool = Field(False, strict=True)
+    world_model: Literal["hand_conditioned", "head_only", "ground_truth", "frozen"] = "hand_conditioned"
+    fold: float | None = Field(None, ge=0.0, lt=1.0, strict=True)
+    avatar: bool | None = Field(None, strict=True)
     avatar_eye_contact: float | None = Field(None, ge=0.0, le=4.0, strict=True)
+    avatar_spatial: bool | None = Field(None, strict=True)
+    world_rate_hz: float | None = Field(None, gt=0.0, le=240.0, strict=True)
+    added_latency_ms: float | None = Field(None, ge=0.0, le=1000.0, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_world(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "world" in data:
+            data = dict(data)
+            world = data.pop("world")
+            if "world_model" in data:
+                raise ValueError("set world_model, not both world_model and world (its older spelling)")
+            if world not in LEGACY_WORLDS:
+                raise ValueError(f"world = {world!r}: the older spelling of world_model takes "
+                                 f"{', '.join(LEGACY_WORLDS)}; world_model takes {', '.join(WORLD_MODELS)}")
+            data["world_model"] = LEGACY_WORLDS[world]
+        return data
+
+    @model_validator(mode="after")
+    def _each_changes_something(self) -> ConditionSettings:
+        if self.fold is not None and self.world_model not in ("hand_conditioned", "head_only"):
+            raise ValueError(f"fold = {self.fold!r} folds a world-model student; world_model {self.world_model!r} "
+                             "has none to fold")
+        if self.avatar is False:
+            for name in ("avatar_eye_contact", "avatar_spatial"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} = {getattr(self, name)!r} changes the avatar, which avatar: false turns off")
+        return self
+
+    def session_fields(self) -> dict[tuple[str, str], Any]:
+        """(config section, field) -> value for every setting given (``world_model`` always)."""
+        out: dict[tuple[str, str], Any] = {("session", "world"): WORLD_MODELS[self.world_model]}
+        for (section, field), name in SETTINGS_OWN.items():
+            value = getattr(self, name)
+            if name != "world_model" and value is not None:
+                out[(section, field)] = value
+        return out
 
 
 class Condition(_Strict):
@@ -112,9 +168,16 @@ class Condition(_Strict):
             if key not in known:
                 raise ValueError(f"unknown config section {key!r}; known: {', '.join(sorted(known))}")
         if "world" in value.get("session", {}):
-            raise ValueError("config.session.world is chosen by settings.world (student or ground_truth), "
-                             "not by the condition's config")
+            raise ValueError("config.session.world is chosen by settings.world_model (hand_conditioned, head_only, "
+                             "ground_truth or frozen), not by the condition's config")
         return value
+
+    @model_validator(mode="after")
+    def _set_once(self) -> Condition:
+        for (section, field), setting in SETTINGS_OWN.items():
+            if field in self.config.get(section, {}) and getattr(self.settings, setting) is not None:
+                raise ValueError(f"config.{section}.{field} and settings.{setting} set the same thing; keep one")
+        return self
 
 
 class Task(_Strict):
@@ -125,26 +188,77 @@ class Task(_Strict):
         "simulator", description="simulator: judged from the simulator's state (sim source); "
                                  "experimenter: a key press after the trial")
     instructions: str = ""
+    agent_lines: list[AgentLine] = Field(default_factory=list, max_length=1000, description=(
+        "talk_to_avatar: what the agent says and when ({at_s, text} spoken by espeak-ng, or {at_s, wav}); the trial "
+        "is then a live conversation - the participant's microphone (audio.input_device) and the agent's voice on "
+        "the speakers, both fed to the avatar and recorded; without lines, the scripted conversation"))
+    user_lines: list[AgentLine] = Field(default_factory=list, max_length=1000, description=(
+        "talk_to_avatar, simulated participants only: what the simulated participant says into its 'microphone' "
+        "(spoken by espeak-ng into a WAV the session plays as the user's input)"))
 
     @model_validator(mode="after")
     def _judgeable(self) -> Task:
         if self.kind == "talk_to_avatar" and self.success == "simulator":
             raise ValueError("the simulator cannot judge talk_to_avatar; set success: experimenter")
+        if self.kind != "talk_to_avatar" and (self.agent_lines or self.user_lines):
+            raise ValueError(f"agent_lines and user_lines are a talk_to_avatar task's conversation; {self.kind!r} "
+                             "has none")
+        if self.user_lines and not self.agent_lines:
+            raise ValueError("user_lines need agent_lines: without the agent's lines the trial runs the scripted "
+                             "conversation, which has its own user")
         return self
 
 
 class Item(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
     text: str = Field(min_length=1)
-    kind: Literal["likert", "text"] = "likert"
-    scale: int = Field(7, ge=2, le=11, strict=True, description="points of a likert item, answered 1..scale")
+    kind: Literal["likert", "text", "choice"] = Field(
+        "likert", description="likert: a rating 1..scale; choice: one of two named options (1 = the first), "
+                              "e.g. NASA-TLX's pairwise comparisons; text: free text")
+    scale: int = Field(7, ge=2, le=21, strict=True, description="points of a likert item, answered 1..scale "
+                                                                "(21: NASA-TLX's 0..100 in steps of 5)")
     reverse: bool = Field(False, strict=True, description="scored as scale + 1 - answer")
     anchors: tuple[str, str] = ("strongly disagree", "strongly agree")
 
 
+QUESTIONNAIRE_TIMES = ("after_condition", "before_session", "after_session", "around_session")
+"""When a questionnaire is answered: after each condition's trials (the default), once before the
+first trial, once after the last, or both (e.g. pre/post SSQ)."""
+
+
 class Questionnaire(_Strict):
+    """Custom items, or a standard instrument by name (:data:`~.instruments.INSTRUMENTS`: its
+    published items, scored by its published rule): ``ipq`` in a protocol's ``questionnaires`` list
+    is ``{name: ipq, instrument: ipq}``."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    instrument: str | None = Field(None, description="a standard instrument: ipq, ssq, nasa_tlx, "
+                                                     "nasa_tlx_weighted, sus, agency")
+    when: Literal["after_condition", "before_session", "after_session", "around_session"] = "after_condition"
     items: list[Item] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instrument_items(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            data = {"instrument": data}
+        if isinstance(data, dict) and data.get("instrument") is not None:
+            from genxr.evaluation.study.instruments import TLX_PAIR_ORDER, InstrumentError, get_instrument
+
+            if "items" in data:
+                raise ValueError(f"instrument {data['instrument']!r} brings its own published items; "
+                                 "leave out items (or drop instrument for a custom questionnaire)")
+            try:
+                instrument = get_instrument(data["instrument"]) if isinstance(data["instrument"], str) else None
+            except InstrumentError as err:
+                raise ValueError(str(err)) from None
+            if instrument is None:
+                raise ValueError(f"instrument must be a name, got {data['instrument']!r}")
+            choices = {f"{first}_vs_{second}" for first, second in TLX_PAIR_ORDER}  # pairwise: no better answer
+            data = {"name": instrument.name, **data, "items": [
+                {"id": item.id, "text": item.text, "scale": item.points, "anchors": item.anchors, "reverse": item.reverse,
+                 "kind": "choice" if item.id in choices else "likert"} for item in instrument.items]}
+        return data
 
     @model_validator(mode="after")
     def _unique_items(self) -> Questionnaire:
@@ -160,9 +274,25 @@ class Protocol(_Strict):
     base_preset: str = "quick"
     participant_id_pattern: str = Field(r"P\d{1,4}", min_length=1, max_length=MAX_PATTERN_CHARS)
     trials_per_condition: int = Field(1, ge=1, le=100, strict=True)
+    practice_trials: int = Field(0, ge=0, le=10, strict=True,
+                                 description="practice trials of every task before each condition's trials; run "
+                                             "and recorded like the others, left out of the analysis")
     conditions: list[Condition] = Field(min_length=2)
     tasks: list[Task] = Field(min_length=1)
     questionnaires: list[Questionnaire] = Field(default_factory=list)
+
+    def questionnaire_named(self, name: str) -> Questionnaire:
+        """The questionnaire called ``name``; ProtocolError listing the names if there is none."""
+        for questionnaire in self.questionnaires:
+            if questionnaire.name == name:
+                return questionnaire
+        raise ProtocolError(f"unknown questionnaire {name!r}; the protocol has: "
+                            f"{', '.join(q.name for q in self.questionnaires)}")
+
+    def questionnaires_at(self, when: str) -> list[Questionnaire]:
+        """The questionnaires answered ``after_condition``, ``before_session`` or ``after_session``."""
+        return [q for q in self.questionnaires
+                if q.when == when or (q.when == "around_session" and when in ("before_session", "after_session"))]
 
     @field_validator("participant_id_pattern")
     @classmethod
@@ -192,15 +322,24 @@ class Protocol(_Strict):
         raise ProtocolError(f"unknown condition {name!r}; the protocol has: "
                             f"{', '.join(c.name for c in self.conditions)}")
 
-    def config_for(self, condition: Condition, **session: Any) -> GenXRConfig:
-        """The genxr configuration of ``condition``, its world as ``session.world``, with ``session``
-        fields set on top; :class:`ProtocolError` if the session cannot run that world."""
-        if condition.settings.world not in SESSION_WORLDS:
-            raise ProtocolError(f"condition {condition.name!r}: {_world_missing(condition.settings.world)}")
-        return self._config(condition, world=condition.settings.world, **session)
+    def config_for(self, condition: Condition, sections: dict[str, dict[str, Any]] | None = None,
+                   **session: Any) -> GenXRConfig:
+        """The genxr configuration of ``condition``: its config overrides, its settings
+        (:meth:`ConditionSettings.session_fields`), then ``sections`` (config section -> fields)
+        and ``session`` fields on top; :class:`ProtocolError` if genxr cannot run the condition
+        (:func:`missing_parts`)."""
+        needs = _condition_missing(self, condition)
+        if needs:
+            raise ProtocolError(f"condition {condition.name!r}: " + "; ".join(needs))
+        return self._config(condition, sections, **session)
 
-    def _config(self, condition: Condition, **session: Any) -> GenXRConfig:
+    def _config(self, condition: Condition, sections: dict[str, dict[str, Any]] | None = None,
+                **session: Any) -> GenXRConfig:
         overrides = {section: dict(values) for section, values in condition.config.items()}
+        for (section, field), value in condition.settings.session_fields().items():
+            overrides.setdefault(section, {})[field] = value
+        for section, values in (sections or {}).items():
+            overrides.setdefault(section, {}).update(values)
         overrides.setdefault("session", {}).update(session)
         return load_config(self.base_preset, **overrides)
 
@@ -210,45 +349,47 @@ def missing_parts(protocol: Protocol) -> dict[str, list[str]]:
     the value and what is missing); conditions that can run are absent."""
     out: dict[str, list[str]] = {}
     for condition in protocol.conditions:
-        settings = condition.settings
-        needs = [need for need in [_world_missing(settings.world)] if need]
-        if settings.folded:
-            needs.append("settings.folded = true: the session serves the shipped student unfolded; a folded student "
-                         "exists only as an offline export (`genxr export onnx --fold RATIO`)")
-        if settings.avatar_eye_contact is not None:
-            needs.append(f"settings.avatar_eye_contact = {settings.avatar_eye_contact!r}: the session runs the avatar "
-                         "at its default eye-contact guidance; the guidance scale is not a session setting")
-        if any(task.kind == "talk_to_avatar" for task in protocol.tasks):
-            needs += _avatar_missing(protocol._config(condition))
+        needs = _condition_missing(protocol, condition)
         if needs:
             out[condition.name] = needs
     return out
 
 
-def _world_missing(world: str) -> str:
-    """Why the session cannot run ``settings.world``; empty if it can."""
-    if world == "student_head_only":
-        return ("settings.world = 'student_head_only': no head-only student ships (the world-model checkpoints hold "
-                "a head-only teacher, teacher_head_only, which is not chunk-causal and cannot stream in a session)")
-    if world == "student":
-        from genxr.components.worldmodel import checkpoint
+def _condition_missing(protocol: Protocol, condition: Condition) -> list[str]:
+    settings = condition.settings
+    needs = [need for need in [_world_missing(settings.world_model)] if need]
+    config = protocol._config(condition)
+    avatar_tasks = [task.name for task in protocol.tasks if task.kind == "talk_to_avatar"]
+    if avatar_tasks or settings.avatar_eye_contact is not None or settings.avatar_spatial is not None:
+        needs += _avatar_missing(config, avatar_tasks)
+    return needs
 
-        root = checkpoint.CHECKPOINT_ROOT
-        if not all((root / part / "config.json").is_file() for part in ("student", "codec")):
-            return (f"settings.world = 'student': no world-model student checkpoint at {root / 'student'} "
-                    f"(with its codec at {root / 'codec'})")
+
+def _world_missing(world_model: str) -> str:
+    """Why the session cannot run ``settings.world_model``; empty if it can."""
+    if world_model not in ("hand_conditioned", "head_only"):
+        return ""
+    from genxr.components.worldmodel import checkpoint
+
+    root, student = checkpoint.CHECKPOINT_ROOT, WORLD_MODELS[world_model]
+    if not all((root / part / "config.json").is_file() for part in (student, "codec")):
+        train = "genxr train worldmodel-student" + (" --head-only" if world_model == "head_only" else "")
+        return (f"settings.world_model = {world_model!r}: no world-model checkpoint at {root / student} "
+                f"(with its codec at {root / 'codec'}); `{train} --ship` writes it")
     return ""
 
 
-def _avatar_missing(config: GenXRConfig) -> list[str]:
-    """Why a talk_to_avatar trial of ``config`` would have no avatar, if it would not."""
+def _avatar_missing(config: GenXRConfig, avatar_tasks: list[str]) -> list[str]:
+    """Why the avatar a condition's ``config`` asks for (its settings, or the talk_to_avatar
+    tasks named in ``avatar_tasks``) would not run, if it would not."""
+    who = f"talk_to_avatar task {', '.join(avatar_tasks)}" if avatar_tasks else "the avatar settings"
     if not config.session.avatar:
-        return ["talk_to_avatar: session.avatar is false in this condition"]
+        return [f"{who}: session.avatar is false in this condition"]
     from genxr.components.avatar.checkpoint import shipped_checkpoint
 
     checkpoint = config.session.avatar_checkpoint or shipped_checkpoint()
     if not (checkpoint / "config.json").is_file():
-        return [f"talk_to_avatar: no avatar checkpoint at {checkpoint} (train one with "
+        return [f"{who}: no avatar checkpoint at {checkpoint} (train one with "
                 "`genxr train avatar --preset cpu`, or set session.avatar_checkpoint)"]
     return []
 

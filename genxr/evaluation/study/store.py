@@ -7,8 +7,10 @@
         log.jsonl              one JSON object per finished step, appended + fsync'd
         sessions/03-fast-press-1-a1/   each trial's genxr session folder (attempt 1, 2, ...)
 
-A participant's plan is a list of steps: for each condition in their Latin-square order,
-every task ``trials_per_condition`` times, then the condition's questionnaires. A step is
+A participant's plan is a list of steps: the questionnaires answered before the session (e.g.
+a pre-SSQ), then for each condition in their Latin-square order every task
+``practice_trials`` times as practice and ``trials_per_condition`` times, then the
+condition's questionnaires; last the questionnaires answered after the session. A step is
 done when its record is in the log; resuming starts at the first step that is not. A trial
 whose session was cut off gets a new attempt folder - nothing already recorded is
 overwritten. A torn last log line (a crash while appending) is reported and ignored; the
@@ -40,18 +42,31 @@ class StudyError(ValueError):
     """A study folder that cannot be used as asked; the message says why."""
 
 
+SESSION_STEP = "@session"
+"""The ``condition`` of the session-level questionnaire steps (no condition name can start with ``@``)."""
+
+
 @dataclass(frozen=True)
 class Step:
-    """One step of a participant's plan: a trial (``task`` set) or a condition's questionnaires."""
+    """One step of a participant's plan: a trial (``task`` set; ``practice`` for a practice
+    trial), a condition's questionnaires, or (``condition`` :data:`SESSION_STEP`, ``phase``
+    ``before_session`` / ``after_session``) the questionnaires answered once before the first
+    trial or after the last."""
 
     number: int
     condition: str
     task: str | None = None
     repetition: int = 0
+    practice: bool = False
+    phase: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.condition}/questionnaires" if self.task is None else f"{self.condition}/{self.task}/{self.repetition}"
+        if self.phase is not None:
+            return f"{SESSION_STEP}/{self.phase}"
+        if self.task is None:
+            return f"{self.condition}/questionnaires"
+        return f"{self.condition}/{self.task}/{'practice' if self.practice else ''}{self.repetition}"
 
 
 def create_study(protocol_path: str | Path, out: str | Path) -> Path:
@@ -114,12 +129,19 @@ class Study:
         protocol = self.protocol
         order = condition_order([c.name for c in protocol.conditions], self.state["participants"].index(participant))
         steps: list[Step] = []
+        if protocol.questionnaires_at("before_session"):
+            steps.append(Step(0, SESSION_STEP, phase="before_session"))
         for condition in order:
+            for repetition in range(1, protocol.practice_trials + 1):
+                for task in protocol.tasks:
+                    steps.append(Step(len(steps), condition, task.name, repetition, practice=True))
             for repetition in range(1, protocol.trials_per_condition + 1):
                 for task in protocol.tasks:
                     steps.append(Step(len(steps), condition, task.name, repetition))
-            if protocol.questionnaires:
+            if protocol.questionnaires_at("after_condition"):
                 steps.append(Step(len(steps), condition))
+        if protocol.questionnaires_at("after_session"):
+            steps.append(Step(len(steps), SESSION_STEP, phase="after_session"))
         return steps
 
     def log(self, participant: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -173,7 +195,7 @@ class Study:
     def session_folder(self, participant: str, step: Step) -> Path:
         """A new attempt folder for the step's trial session (earlier attempts are kept)."""
         sessions = self.participant_folder(participant) / "sessions"
-        stem = f"{step.number:02d}-{step.condition}-{step.task}-{step.repetition}"
+        stem = f"{step.number:02d}-{step.condition}-{step.task}-{'p' if step.practice else ''}{step.repetition}"
         attempt = 1
         while (sessions / f"{stem}-a{attempt}").exists():
             attempt += 1

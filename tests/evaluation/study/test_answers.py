@@ -25,13 +25,33 @@ def test_valid_answers_and_reverse_scoring():
 
 
 def test_the_simulated_respondent_is_seeded_and_follows_its_experience():
-    good = {"condition": "a", "success_rate": 1.0, "content_latency_ms_p50": 20.0}
-    bad = {"condition": "a", "success_rate": 0.0, "content_latency_ms_p50": 400.0}
+    good = {"condition": "a", "success_rate": 1.0, "content_age_ms_p50": 20.0}
+    bad = {"condition": "a", "success_rate": 0.0, "content_age_ms_p50": 400.0}
     respondent = SimulatedAnswers(1, "P01")
     assert respondent.answer(LIKERT, good) == SimulatedAnswers(1, "P01").answer(LIKERT, good)
     assert respondent.answer(LIKERT, good) > respondent.answer(LIKERT, bad)
-    with pytest.raises(AnswerError, match="no experimenter to judge success"):
-        respondent.task_succeeded("a/press/1")
+    assert respondent.task_succeeded("a/press/1") is None, "no experimenter: not judged"
+
+
+def test_the_simulated_respondent_reads_success_as_seen_and_content_age():
+    experience = SimulatedAnswers.experience
+    seen = {"success_rate": 1.0, "content_age_ms_p50": 40.0}
+    assert experience(seen) > experience({**seen, "success_rate": 0.0}), "what it saw succeed counts"
+    assert experience(seen) > experience({**seen, "content_age_ms_p50": 400.0}), "old content counts against"
+    assert experience(seen) == experience({**seen, "content_age_ms_p50": 10.0}), "below what it notices: no effect"
+    assert experience({"success_rate": None}) == experience({}), "before any trial: its baseline"
+
+
+def test_symptom_and_workload_scales_are_answered_low_after_a_good_experience():
+    from genxr.evaluation.study.protocol import Item
+
+    symptom = Item(id="nausea", text="Nausea", scale=4)
+    good = {"condition": "a", "success_rate": 1.0, "content_age_ms_p50": 20.0}
+    answers = [SimulatedAnswers(seed, "P01").answer(symptom, {**good, "instrument": "ssq"}) for seed in range(20)]
+    agree = [SimulatedAnswers(seed, "P01").answer(symptom, {**good, "instrument": "ipq"}) for seed in range(20)]
+    assert sum(answers) < sum(agree)
+    choice = Item(id="effort_vs_performance", text="Which?", scale=2, kind="choice")
+    assert {SimulatedAnswers(seed, "P01").answer(choice, good) for seed in range(20)} == {1, 2}
 
 
 def test_terminal_answers_re_ask_until_the_answer_is_in_range(monkeypatch):

@@ -150,8 +150,10 @@ def test_deep_nesting_is_refused_before_it_recurses(tmp_path):
      "Input should be a valid integer"),
     ("scale: 7}", "scale: yes}", "questionnaires.0.items.0.scale", "True", "Input should be a valid integer"),
     ("reverse: true}", "reverse: 1}", "questionnaires.2.items.1.reverse", "1", "Input should be a valid boolean"),
-    ("  - name: slow_world\n", "  - name: slow_world\n    settings: {folded: 'yes'}\n",
-     "conditions.1.settings.folded", "'yes'", "Input should be a valid boolean"),
+    ("  - name: slow_world\n", "  - name: slow_world\n    settings: {avatar_spatial: 'yes'}\n",
+     "conditions.1.settings.avatar_spatial", "'yes'", "Input should be a valid boolean"),
+    ("  - name: slow_world\n", "  - name: slow_world\n    settings: {fold: '0.3'}\n",
+     "conditions.1.settings.fold", "'0.3'", "Input should be a valid number"),
     ("  - name: slow_world\n", "  - name: slow_world\n    settings: {avatar_eye_contact: true}\n",
      "conditions.1.settings.avatar_eye_contact", "True", "Input should be a valid number"),
 ])

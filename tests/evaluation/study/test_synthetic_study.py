@@ -44,9 +44,10 @@ def test_every_participant_ran_every_trial_in_their_latin_square_order(study):
         records, notes = opened.log(participant)
         assert not notes
         trials = [r for r in records if r["type"] == "trial"]
-        assert len(trials) == 4 and all(r["judged_by"] == "simulator" for r in trials)
+        assert len(trials) == 4 and all(r["judged_by"] == "shown_frames" for r in trials)
+        assert all(isinstance(r["success_simulated"], bool) and r["shown_frames_judged"] > 0 for r in trials)
         assert all(r["world"] == "student" and r["world_model"] == DEFAULT_STUDENT for r in trials), \
-            "a condition without settings.world runs the world-model student, and its log says so"
+            "a condition without settings.world_model runs the hand-conditioned student, and its log says so"
         assert [r["type"] for r in records].count("questionnaires") == 2
         first_conditions.append(trials[0]["condition"])
         for trial in trials:
@@ -63,7 +64,7 @@ def test_analyze_writes_the_report_with_paired_tests_and_plots(study):
     assert result.exit_code == 0, result.output
     report = (study / "report" / "report.md").read_text()
     summary = json.loads((study / "report" / "summary.json").read_text())
-    for measure in ("success_rate", "q:control", "q:agency", "q:presence", "content_latency_ms_p50",
+    for measure in ("success_rate", "success_simulated_rate", "content_age_ms_p50", "q:control", "q:agency", "q:presence", "content_latency_ms_p50",
                     "frame_time_ms_p99", "deadline_miss_rate"):
         assert f"| {measure} |" in report
         assert summary["measures"][measure]["test"]["n"] == 3
