@@ -7,7 +7,9 @@ simulated user performs the task's behaviour (seeded by participant and step) an
 judged by the simulator, success is judged on the frames the session showed
 (:class:`~genxr.evaluation.study.seen.SeenJudge`: ``success``, ``judged_by: shown_frames``)
 next to the simulator's state (:class:`~genxr.evaluation.study.tasks.TaskJudge`:
-``success_simulated``); otherwise the experimenter judges success. Practice trials run and
+``success_simulated``); otherwise the experimenter judges success, and for the tasks the
+shown frames can judge the same judge logs ``success_shown`` beside the verdict (automatic
+logging for people, with the in-process bus). Practice trials run and
 are logged like the others (``practice: true``) and are left out of what the participant is
 asked about and of the analysis. After each condition's
 trials, its questionnaires are answered. Every finished step is appended to the log before
@@ -109,13 +111,15 @@ def run_trial(study: Study, participant: str, index: int, step: Step, source: st
                                    rate_hz=config.session.display_rate_hz)
         if task.success == "simulator":
             judge = TaskJudge(task.kind)
-            if config.bus.backend == "inproc":  # a served world's frames never pass through this process
-                from genxr.evaluation.study.seen import SeenJudge
-                from genxr.xr_runtime.session import make_world
+    from genxr.evaluation.study.seen import SEEN_KINDS
 
-                seen = SeenJudge(task.kind, seed)
-                name, handler = make_world(config)
-                world = (name, seen.wrap(handler))
+    if task.kind in SEEN_KINDS and config.bus.backend == "inproc":  # a served world's frames never pass through here
+        from genxr.evaluation.study.seen import SeenJudge
+        from genxr.xr_runtime.session import make_world
+
+        seen = SeenJudge(task.kind, seed)
+        name, handler = make_world(config)
+        world = (name, seen.wrap(handler))
 
     def on_progress(frame_id: int) -> None:
         if judge is not None and tracking.latest is not None:
@@ -134,7 +138,7 @@ def run_trial(study: Study, participant: str, index: int, step: Step, source: st
                               "metrics": {k: result.metrics.get(k) for k in LATENCY_KEYS}}
     if result.interrupted:
         return record
-    if seen is not None:
+    if seen is not None and judge is not None:
         record.update(success=seen.success, judged_by="shown_frames", success_frame=seen.first_success_frame,
                       shown_frames_judged=seen.judged, success_simulated=judge.success,
                       success_simulated_frame=judge.first_success_frame)
@@ -145,6 +149,9 @@ def run_trial(study: Study, participant: str, index: int, step: Step, source: st
         verdict = answers.task_succeeded(step.key)
         record.update(success=None if verdict is None else bool(verdict),
                       judged_by="experimenter" if verdict is not None else "not_judged")
+        if seen is not None:  # logged automatically beside the experimenter's verdict
+            record.update(success_shown=seen.success, success_shown_frame=seen.first_success_frame,
+                          shown_frames_judged=seen.judged)
     return record
 
 

@@ -120,3 +120,29 @@ def test_a_task_the_shown_frames_cannot_judge_is_refused():
     with pytest.raises(ValueError, match="talk_to_avatar"):
         SeenJudge("talk_to_avatar", 0)
 
+
+
+class _Experimenter:
+    """An experimenter who says every trial succeeded (answers every item with 1)."""
+
+    def answer(self, item, context):
+        return "" if item.kind == "text" else 1
+
+    def task_succeeded(self, trial: str) -> bool:
+        return True
+
+
+def test_an_experimenters_verdict_comes_with_the_shown_frames_logged_automatically(tmp_path):
+    protocol = PROTOCOL.split("conditions:")[0] + f"""conditions:
+  - {{name: ground_truth, settings: {{world_model: ground_truth, avatar: false}}, {SMALL}}}
+  - {{name: frozen, settings: {{world_model: frozen, avatar: false}}, {SMALL}}}
+tasks:
+  - {{name: press, kind: press_button, seconds: 1.5, success: experimenter}}
+""".replace("practice_trials: 1", "practice_trials: 0")
+    (tmp_path / "protocol.yaml").write_text(protocol)
+    opened = open_study(create_study(tmp_path / "protocol.yaml", tmp_path / "study"))
+    run_participant(opened, "P1", source="sim", answers=_Experimenter())
+    records, _ = opened.log("P1")
+    trials = {r["condition"]: r for r in records if r["type"] == "trial"}
+    assert all(t["judged_by"] == "experimenter" and t["success"] is True for t in trials.values())
+    assert trials["ground_truth"]["success_shown"] is True and trials["frozen"]["success_shown"] is False
