@@ -40,8 +40,10 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from pydantic import ValidationError
 
+from genxr.components.avatar.metrics import gaze_and_facing_deg
 from genxr.platform.bus import Bus, BusError, PendingResponse, RequestTimeoutError, Service
 from genxr.platform.clock import Clock
 from genxr.platform.messages import (
@@ -317,6 +319,15 @@ class FrameLoop:
                 return
         slot.next_request_id += 1
 
+    def _measure_gaze(self, motion: AvatarMotion | None, frame: TrackingFrame) -> None:
+        """The gaze and facing angles of ``motion``'s frames toward the user's head in ``frame``."""
+        if motion is None or not frame.head_tracked:
+            return
+        head = np.tile(np.asarray(frame.head.position, np.float64), (motion.root_translation.shape[0], 1))
+        gaze, facing = gaze_and_facing_deg(motion.rotations_6d, motion.root_translation, head)
+        self.metrics.avatar_gaze_deg += gaze.tolist()
+        self.metrics.avatar_facing_deg += facing.tolist()
+
     def _avatar_request(self, request_id: int, frame: TrackingFrame) -> AvatarRequest:
         """The user's head (None while untracked) and both speakers' audio since the last request:
         the microphone's chunk when the source carries one, else the conversation script's."""
@@ -383,6 +394,7 @@ class FrameLoop:
             self.metrics.world_updates += 1
         if self._collect(self.avatar, frame_id):
             self.metrics.avatar_updates += 1
+            self._measure_gaze(self.avatar.latest, used)
         self._send(self.world, lambda rid: WorldFrameRequest(session_id=self.session_id, request_id=rid,
                                                              tracking=list(self._recent)), frame_id)
         self._send(self.avatar, lambda rid: self._avatar_request(rid, used), frame_id)

@@ -21,6 +21,11 @@ latency measures, side by side:
   it grows while a world frame stays on screen, so it includes the update period (a 4 Hz world
   adds ~125 ms on average, a 30 Hz one ~17 ms). The HUD's ``content age`` line is this number.
 
+The avatar's gaze, per avatar motion frame received, against the user's head when it arrived
+(SARAH's measures, :mod:`genxr.components.avatar.metrics`): ``avatar_eye_contact_ratio`` (share
+of frames whose gaze angle is below ``EYE_CONTACT_DEG``, 12 degrees), ``avatar_gaze_deg_p50``
+and ``avatar_facing_deg_p50`` (degrees).
+
 A session's first ``session.warmup_s`` seconds are run and recorded, but left out of
 :meth:`LoopMetrics.summary` (:meth:`LoopMetrics.end_warmup`); ``warmup_frames`` says how many
 display frames that was.
@@ -30,6 +35,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
+from genxr.components.avatar.metrics import EYE_CONTACT_DEG
 from genxr.platform.stats import percentile
 from genxr.platform.units import NS_PER_MS, NS_PER_S
 
@@ -49,6 +57,11 @@ class LoopMetrics:
     end_frame_margin_ns: list[int] = field(default_factory=list)
     """Per frame ended to a runtime (OpenXR ``xrEndFrame``): predicted display time minus the time it
     was ended; negative = ended after its display time (late). Empty without a runtime."""
+    avatar_gaze_deg: list[float] = field(default_factory=list)
+    """Per avatar motion frame received: angle (degrees) between the avatar's head forward and the
+    direction to the user's head when it arrived (:func:`~genxr.components.avatar.metrics.gaze_and_facing_deg`)."""
+    avatar_facing_deg: list[float] = field(default_factory=list)
+    """Per avatar motion frame received: ground-plane angle (degrees) from its body facing to the user."""
     missed_frames: int = 0
     frames: int = 0
     world_updates: int = 0
@@ -109,6 +122,10 @@ class LoopMetrics:
             "content_latency_ms_p99": pct(m.content_latency_ns, 99),
             "content_age_ms_p50": pct(m.content_age_ns, 50), "content_age_ms_p99": pct(m.content_age_ns, 99),
             "world_model_hz": m.world_updates / seconds, "avatar_hz": m.avatar_updates / seconds,
+            "avatar_eye_contact_ratio": (float(np.mean(np.asarray(m.avatar_gaze_deg) < EYE_CONTACT_DEG))
+                                         if m.avatar_gaze_deg else None),
+            "avatar_gaze_deg_p50": float(np.median(m.avatar_gaze_deg)) if m.avatar_gaze_deg else None,
+            "avatar_facing_deg_p50": float(np.median(m.avatar_facing_deg)) if m.avatar_facing_deg else None,
             "tracking_lost_frames": m.tracking_lost_frames, "stale_frames": m.stale_frames,
             "timeouts": dict(m.timeouts), "failures": dict(m.failures),
             "end_frame_margin_ms_p50": pct(m.end_frame_margin_ns, 50),

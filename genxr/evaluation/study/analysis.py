@@ -12,7 +12,8 @@ Measures, one value per participant and condition (practice trials left out):
   (:mod:`.instruments`, e.g. ``ipq:spatial_presence``, ``nasa_tlx:raw_tlx``);
 * latency from each trial session's metrics (ms; ``deadline_miss_rate`` a share),
   averaged over the condition's trials, with ``content_age_ms_p50`` (how old the world shown
-  was at display time) beside ``content_latency_ms_p50``.
+  was at display time) beside ``content_latency_ms_p50``, and with an avatar its gaze toward
+  the user (``avatar_eye_contact_ratio``, ``avatar_gaze_deg_p50``, ``avatar_facing_deg_p50``).
 
 Questionnaires answered before and after the session (e.g. pre/post SSQ) are per participant,
 not per condition: the report gives their scores per phase and, answered both times, the
@@ -42,7 +43,7 @@ from genxr.evaluation.study.store import Study
 SESSION_PHASES = ("before_session", "after_session")
 
 LATENCY_MEASURES = ("frame_time_ms_p99", "deadline_miss_rate", "rotational_m2p_ms_p50", "content_latency_ms_p50",
-                    "content_age_ms_p50")
+                    "content_age_ms_p50", "avatar_eye_contact_ratio", "avatar_gaze_deg_p50", "avatar_facing_deg_p50")
 
 
 def questionnaire_scores(questionnaire: Questionnaire, answers: dict[str, Any]) -> dict[str, float]:

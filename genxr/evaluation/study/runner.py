@@ -29,7 +29,8 @@ from genxr.evaluation.study.store import SESSION_STEP, Step, Study
 
 LATENCY_KEYS = ("frames", "frame_time_ms_p50", "frame_time_ms_p99", "deadline_miss_rate", "rotational_m2p_ms_p50",
                 "rotational_m2p_ms_p99", "content_latency_ms_p50", "content_latency_ms_p99", "content_age_ms_p50",
-                "content_age_ms_p99", "world_model_hz", "avatar_hz")
+                "content_age_ms_p99", "world_model_hz", "avatar_hz", "avatar_eye_contact_ratio", "avatar_gaze_deg_p50",
+                "avatar_facing_deg_p50")
 """Session metrics (metrics.json) copied into each trial's log record."""
 
 

@@ -78,8 +78,9 @@ def test_rate_latency_and_avatar_settings_reach_the_session(study):
     avatar_manifest, avatar = _session(study, trials["avatar_ablation"])
     assert "avatar-stream-no-user" in avatar["avatar"] and "gaze guidance 2" in avatar["avatar"], avatar["avatar"]
     assert avatar_manifest["config"]["session"]["avatar_guidance_scale"] == 2.0
-    assert avatar["avatar_hz"] > 0
-    assert plain["avatar"].startswith("off"), plain["avatar"]
+    assert avatar["avatar_hz"] > 0 and 0.0 <= avatar["avatar_eye_contact_ratio"] <= 1.0
+    assert trials["avatar_ablation"]["metrics"]["avatar_gaze_deg_p50"] == avatar["avatar_gaze_deg_p50"]
+    assert plain["avatar"].startswith("off") and plain["avatar_eye_contact_ratio"] is None, plain["avatar"]
 
 
 def test_success_is_judged_on_the_frames_shown_beside_the_simulator(study):
