@@ -34,12 +34,28 @@ class ShownFrames:
         return None
 
 
+class AnsweredHead(TurningHead):
+    """A TurningHead that reads its next frame only once the world has answered the request in
+    flight (real time, at most 5 s): on a manual clock the loop would otherwise outrun the
+    handler thread on a busy machine and never see an answer."""
+
+    loop = None
+
+    def read(self, timing):
+        pending = self.loop.world.pending if self.loop is not None else None
+        if pending is not None:
+            pending._future.exception(timeout=5)  # waits until done, whatever the outcome
+        return super().read(timing)
+
+
 def test_content_age_is_measured_on_every_frame_from_the_sample_time_of_the_content_shown():
     clock = ManualClock()
     recorded, shown = [], ShownFrames()
     with InProcessBus(workers=1) as bus:
         bus.serve(WORLD, answer)
-        loop, _ = make_loop(TurningHead(clock), bus, clock, on_frame=recorded.append)
+        source = AnsweredHead(clock)
+        loop, _ = make_loop(source, bus, clock, on_frame=recorded.append)
+        source.loop = loop
         loop.sinks.append(shown)
         metrics = loop.run(max_frames=60)
     sampled = {frame.frame_id: frame.sample_time_ns for frame in recorded}
