@@ -80,6 +80,9 @@ SUCCESS_WEIGHT = 0.6
 """How far task success (as seen) moves a simulated respondent's experience (0..1 scale) from neutral."""
 NOISE_POINTS = 0.8
 """Standard deviation of a simulated answer's noise, scale points."""
+SYMPTOM_SHARE = {"ssq": 0.35}
+"""Most of a scale a simulated respondent's worst experience reaches on these instruments (simulator
+sickness after short sessions is mostly none to slight, Kennedy et al. 1993)."""
 BEFORE_SESSION_EXPERIENCE = 0.85
 """A simulated respondent's experience before any trial (what a pre-session SSQ reads: few symptoms)."""
 
@@ -92,7 +95,8 @@ class SimulatedAnswers:
     seen* and content age are what the participant saw, so a world model that shows nothing
     changing gets low ratings however well the simulated hand did. A likert answer is
     ``1 + experience * (scale - 1)`` (reversed for reverse-keyed items, and for the instruments in
-    :data:`WORSE_WHEN_HIGH`) plus seeded noise; a choice item is a seeded coin.
+    :data:`WORSE_WHEN_HIGH`; on symptom scales at most :data:`SYMPTOM_SHARE` of the scale) plus
+    seeded noise; a choice item is a seeded coin.
     """
 
     def __init__(self, seed: int, participant: str) -> None:
@@ -124,7 +128,9 @@ class SimulatedAnswers:
             good = 1.0 - good
         if item.reverse:
             good = 1.0 - good
-        return int(np.clip(round(1 + good * (item.scale - 1) + rng.normal(0.0, NOISE_POINTS)), 1, item.scale))
+        share = SYMPTOM_SHARE.get(context.get("instrument"), 1.0)
+        return int(np.clip(round(1 + good * share * (item.scale - 1) + rng.normal(0.0, NOISE_POINTS * share)), 1,
+                           item.scale))
 
     def task_succeeded(self, trial: str) -> None:
         """None: a simulated participant has no experimenter, so a task judged by one is not judged
