@@ -19,7 +19,7 @@ def test_a_misspelt_section_is_warned_about_naming_the_variable_and_the_sections
         config = load_config()
     message = str(caught[0].message)
     assert "GENXR_SESION__SEED" in message and "did you mean 'session'" in message
-    assert "session, display, bus, tracing, runtime, output_dir" in message
+    assert "session, display, bus, tracing, runtime, audio, output_dir" in message
     assert config.session.seed == 0, "and it is not applied"
 
 
