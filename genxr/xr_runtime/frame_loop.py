@@ -224,6 +224,10 @@ class FrameLoop:
                     break
         finally:
             self.metrics.duration_ns = self.clock.now_ns() - start
+            last_margin = getattr(self.source, "last_end_margin_ns", None)  # a runtime's: the final xrEndFrame
+            margin = last_margin() if callable(last_margin) else None
+            if margin is not None:
+                self.metrics.end_frame_margin_ns.append(margin)
             if self._warmup_until_ns is not None:  # it ended within its warm-up: none of it is measured
                 self._end_warmup()
         return self.metrics

@@ -415,6 +415,11 @@ class OpenXRSource:
             return None
         return self._display_ns[1] - ended[1]
 
+    def last_end_margin_ns(self) -> int | None:
+        """The end margin of the frame ended last that no ``wait_frame`` has reported yet - the
+        session's final frame, which no next frame reports - once; None if there is none."""
+        return self._end_margin_ns() if self.graphics else None
+
     def wait_frame(self) -> FrameTiming:
         with source_lost_on(self._xr):  # the runtime's service killed mid-session: TrackingSourceLost
             return self._wait_frame()

@@ -249,6 +249,34 @@ def test_a_session_on_a_pacing_runtime_reports_the_misses_and_late_frames_the_ru
     assert runtime.live() == []
 
 
+def test_the_last_frame_of_a_session_is_counted_when_it_ends_late(tmp_path):
+    """Each frame's xrEndFrame margin is reported with the next frame's wait; the session's final
+    frame has no next frame, so the loop asks the source for it when it stops."""
+    from genxr.platform.config import load_config
+    from genxr.xr_runtime.session import run_session
+
+    runtime = TrackingRuntime(MONOTONIC)
+
+    def still_world(request):
+        last = request.tracking[-1]
+        return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=last.frame_id,
+                          head=last.head, generated_for_time_ns=last.predicted_display_time_ns, vertical_fov_deg=90.0,
+                          image=np.full((16, 16, 3), 90, np.uint8))
+
+    frames = 12
+
+    def slow_last(frame_id: int) -> None:  # the headset source numbers frames from 1
+        if frame_id == frames:
+            MONOTONIC.sleep_until_ns(MONOTONIC.now_ns() + 3 * PERIOD_NS)
+
+    config = load_config("quick", session={"avatar": False}, display={"width": 32, "height": 24})
+    result = run_session(config, tmp_path / "late-last", max_frames=frames,
+                         source=FakeHeadsetSource(runtime, clock=MONOTONIC), world=("still", still_world),
+                         on_progress=slow_last)
+    assert runtime.end_margins_ns[-1] < 0, "the last frame was ended after its display time"
+    assert result.metrics["frames_ended_late"] == runtime.late_frames >= 1
+
+
 # -- 5. failures while opening -------------------------------------------------------------------
 
 
