@@ -21,7 +21,6 @@ PROTOCOL = f"""
 name: every setting
 base_preset: quick
 trials_per_condition: 1
-practice_trials: 1
 conditions:
   - {{name: ground_truth, settings: {{world_model: ground_truth, avatar: false}}, {SMALL}}}
   - {{name: late, settings: {{world_model: ground_truth, avatar: false, added_latency_ms: 100.0}}, {SMALL}}}
@@ -94,14 +93,6 @@ def test_success_is_judged_on_the_frames_shown_beside_the_simulator(study):
     assert frozen["success_simulated"] and not frozen["success"], "the room changed; the frozen world never showed it"
 
 
-def test_practice_trials_run_first_and_are_left_out(study):
-    records, _ = study.log("P1")
-    practice = [r for r in records if r["type"] == "trial" and r["practice"]]
-    assert len(practice) == 5 and all(r["step"].endswith("/press/practice1") for r in practice)
-    summary = analyze(study)
-    assert summary["measures"]["success_rate"]["by_condition"]["frozen"]["n"] == 1
-
-
 def test_instruments_are_answered_around_and_between_the_conditions_and_scored(study):
     records, _ = study.log("P1")
     phases = [r["phase"] for r in records if r["type"] == "questionnaires"]
@@ -133,17 +124,23 @@ class _Experimenter:
         return True
 
 
-def test_an_experimenters_verdict_comes_with_the_shown_frames_logged_automatically(tmp_path):
-    protocol = PROTOCOL.split("conditions:")[0] + f"""conditions:
+def test_practice_comes_first_and_an_experimenters_verdict_with_the_shown_frames_logged(tmp_path):
+    head = PROTOCOL.split("conditions:")[0].replace("trials_per_condition: 1", "trials_per_condition: 1\npractice_trials: 1")
+    protocol = head + f"""conditions:
   - {{name: ground_truth, settings: {{world_model: ground_truth, avatar: false}}, {SMALL}}}
   - {{name: frozen, settings: {{world_model: frozen, avatar: false}}, {SMALL}}}
 tasks:
   - {{name: press, kind: press_button, seconds: 1.5, success: experimenter}}
-""".replace("practice_trials: 1", "practice_trials: 0")
+"""
     (tmp_path / "protocol.yaml").write_text(protocol)
     opened = open_study(create_study(tmp_path / "protocol.yaml", tmp_path / "study"))
     run_participant(opened, "P1", source="sim", answers=_Experimenter())
     records, _ = opened.log("P1")
-    trials = {r["condition"]: r for r in records if r["type"] == "trial"}
+    practice = [r for r in records if r["type"] == "trial" and r["practice"]]
+    assert len(practice) == 2 and all(r["step"].endswith("/press/practice1") for r in practice)
+    assert [r["practice"] for r in records if r["type"] == "trial"] == [True, False, True, False], "practice first"
+    trials = {r["condition"]: r for r in records if r["type"] == "trial" and not r["practice"]}
     assert all(t["judged_by"] == "experimenter" and t["success"] is True for t in trials.values())
+    summary = analyze(opened)
+    assert summary["measures"]["success_rate"]["by_condition"]["frozen"]["n"] == 1, "practice left out"
     assert trials["ground_truth"]["success_shown"] is True and trials["frozen"]["success_shown"] is False

@@ -16,11 +16,11 @@ runner = CliRunner()
 
 
 def test_the_generated_reality_study_runs_in_silico_end_to_end(tmp_path):
-    result = runner.invoke(app, ["study", "simulate", "generated_reality", "--quick", "--participants", "2",
+    result = runner.invoke(app, ["study", "simulate", "generated_reality", "--quick", "--participants", "1",
                                  "--out", str(tmp_path / "study"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["participants"] == ["P01", "P02"]
+    assert summary["participants"] == ["P01"]
     assert summary["conditions"] == ["hand_conditioned", "head_only", "ground_truth"]
     means = summary["means"]
     for measure in ("success_rate", "success_simulated_rate", "agency:perceived_control", "ipq:spatial_presence",
@@ -30,7 +30,7 @@ def test_the_generated_reality_study_runs_in_silico_end_to_end(tmp_path):
     assert study.protocol.base_preset == "quick" and all(t.seconds <= QUICK_TASK_S for t in study.protocol.tasks)
     report = tmp_path / "study" / "report"
     assert (report / "report.md").is_file() and (report / "success_rate.png").is_file()
-    assert json.loads((report / "summary.json").read_text())["session_measures"]["ssq:total"]["change"]["n"] == 2
+    assert json.loads((report / "summary.json").read_text())["session_measures"]["ssq:total"]["change"]["n"] == 1
 
 
 def test_simulate_refuses_an_unknown_protocol_and_a_used_folder(tmp_path):
