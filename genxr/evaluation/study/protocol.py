@@ -141,7 +141,8 @@ class ConditionSettings(_Strict):
         if self.avatar is False:
             for name in ("avatar_eye_contact", "avatar_spatial"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"{name} = {getattr(self, name)!r} changes the avatar, which avatar: false turns off")
+                    raise ValueError(f"{name} = {getattr(self, name)!r} changes the avatar, which avatar: false "
+                                     "turns off")
         return self
 
     def session_fields(self) -> dict[tuple[str, str], Any]:
@@ -256,7 +257,8 @@ class Questionnaire(_Strict):
                 raise ValueError(f"instrument must be a name, got {data['instrument']!r}")
             choices = {f"{first}_vs_{second}" for first, second in TLX_PAIR_ORDER}  # pairwise: no better answer
             data = {"name": instrument.name, **data, "items": [
-                {"id": item.id, "text": item.text, "scale": item.points, "anchors": item.anchors, "reverse": item.reverse,
+                {"id": item.id, "text": item.text, "scale": item.points, "anchors": item.anchors,
+                 "reverse": item.reverse,
                  "kind": "choice" if item.id in choices else "likert"} for item in instrument.items]}
         return data
 

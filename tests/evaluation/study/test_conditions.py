@@ -125,7 +125,8 @@ class _Experimenter:
 
 
 def test_practice_comes_first_and_an_experimenters_verdict_with_the_shown_frames_logged(tmp_path):
-    head = PROTOCOL.split("conditions:")[0].replace("trials_per_condition: 1", "trials_per_condition: 1\npractice_trials: 1")
+    head = PROTOCOL.split("conditions:")[0].replace("trials_per_condition: 1",
+                                                    "trials_per_condition: 1\npractice_trials: 1")
     protocol = head + f"""conditions:
   - {{name: ground_truth, settings: {{world_model: ground_truth, avatar: false}}, {SMALL}}}
   - {{name: frozen, settings: {{world_model: frozen, avatar: false}}, {SMALL}}}
