@@ -8,10 +8,11 @@ import csv
 import numpy as np
 import pytest
 
-from genxr.evaluation.export import JOINT_FIELDS, export_recording, tracking_columns
+from genxr.evaluation.export import export_recording
 from genxr.platform.clock import ManualClock
 from genxr.platform.messages import HAND_JOINT_COUNT, HAND_JOINT_NAMES
 from genxr.xr_runtime.recording.reader import read_recording
+from genxr.xr_runtime.recording.table import JOINT_FIELDS, tracking_columns
 from genxr.xr_runtime.recording.writer import Recorder
 from tests.helpers.tracking import paced_frames
 

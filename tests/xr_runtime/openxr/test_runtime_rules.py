@@ -221,17 +221,19 @@ def test_a_late_application_is_counted_from_the_runtimes_display_times_and_its_e
     assert margins[2] == PERIOD_NS - late[2] and margins[0] == PERIOD_NS
 
 
+def _still_world(request):
+    """A world service answering at once with a grey frame at the request's newest head pose."""
+    last = request.tracking[-1]
+    return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=last.frame_id,
+                      head=last.head, generated_for_time_ns=last.predicted_display_time_ns, vertical_fov_deg=90.0,
+                      image=np.full((16, 16, 3), 90, np.uint8))
+
+
 def test_a_session_on_a_pacing_runtime_reports_the_misses_and_late_frames_the_runtime_saw(tmp_path):
     from genxr.platform.config import load_config
     from genxr.xr_runtime.session import run_session
 
     runtime = TrackingRuntime(MONOTONIC)
-
-    def still_world(request):
-        last = request.tracking[-1]
-        return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=last.frame_id,
-                          head=last.head, generated_for_time_ns=last.predicted_display_time_ns, vertical_fov_deg=90.0,
-                          image=np.full((16, 16, 3), 90, np.uint8))
 
     def slow_every_tenth(frame_id: int) -> None:  # the loop overruns: the app is late for its frame
         if frame_id % 10 == 5:
@@ -239,7 +241,7 @@ def test_a_session_on_a_pacing_runtime_reports_the_misses_and_late_frames_the_ru
 
     config = load_config("quick", session={"avatar": False}, display={"width": 32, "height": 24})
     result = run_session(config, tmp_path / "late", max_frames=40, source=FakeHeadsetSource(runtime, clock=MONOTONIC),
-                         world=("still", still_world), on_progress=slow_every_tenth)
+                         world=("still", _still_world), on_progress=slow_every_tenth)
     metrics = result.metrics
     refreshes = metrics["frames"] + runtime.skipped_display_times
     assert runtime.skipped_display_times >= 4, "each slow frame lost refreshes"
@@ -257,12 +259,6 @@ def test_the_last_frame_of_a_session_is_counted_when_it_ends_late(tmp_path):
 
     runtime = TrackingRuntime(MONOTONIC)
 
-    def still_world(request):
-        last = request.tracking[-1]
-        return WorldFrame(session_id=request.session_id, request_id=request.request_id, frame_id=last.frame_id,
-                          head=last.head, generated_for_time_ns=last.predicted_display_time_ns, vertical_fov_deg=90.0,
-                          image=np.full((16, 16, 3), 90, np.uint8))
-
     frames = 12
 
     def slow_last(frame_id: int) -> None:  # the headset source numbers frames from 1
@@ -271,7 +267,7 @@ def test_the_last_frame_of_a_session_is_counted_when_it_ends_late(tmp_path):
 
     config = load_config("quick", session={"avatar": False}, display={"width": 32, "height": 24})
     result = run_session(config, tmp_path / "late-last", max_frames=frames,
-                         source=FakeHeadsetSource(runtime, clock=MONOTONIC), world=("still", still_world),
+                         source=FakeHeadsetSource(runtime, clock=MONOTONIC), world=("still", _still_world),
                          on_progress=slow_last)
     assert runtime.end_margins_ns[-1] < 0, "the last frame was ended after its display time"
     assert result.metrics["frames_ended_late"] == runtime.late_frames >= 1

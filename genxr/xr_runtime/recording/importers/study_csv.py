@@ -1,7 +1,7 @@
 """``genxr import study-csv``: the tables ``genxr study export`` writes, back into a recording.
 
 The exact inverse of :mod:`genxr.evaluation.export`: ``tracking.csv`` (columns
-:func:`~genxr.evaluation.export.tracking_columns`, one row per frame) and, when it lies beside
+:func:`~genxr.xr_runtime.recording.table.tracking_columns`, one row per frame) and, when it lies beside
 it, ``events.csv`` (``time_ns, session_id, kind, detail``). Exporting a recording and importing
 the CSV gives back the same frames (ids, times, poses, joints, radii, flags; the export writes
 every float with ``repr``, which round-trips float64 and float32 exactly) and the same events.
@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from genxr.evaluation.export import JOINT_FIELDS, tracking_columns
 from genxr.platform.messages import (
     HAND_JOINT_COUNT,
     HAND_JOINT_NAMES,
@@ -44,6 +43,7 @@ from genxr.xr_runtime.recording.importers.common import (
     session_events,
     write_recording,
 )
+from genxr.xr_runtime.recording.table import JOINT_FIELDS, tracking_columns
 
 EVENT_COLUMNS = ("time_ns", "session_id", "kind", "detail")
 _BOOLS = {"True": True, "False": False, "true": True, "false": False, "1": True, "0": False}
