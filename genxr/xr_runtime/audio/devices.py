@@ -72,3 +72,19 @@ def resolve_device(sd: Any, device: int | str | None, kind: Kind, field: str) ->
         raise AudioError(f"{field}={device!r}: {problem} {kind} devices. {seen}\n"
                          f"Give the index or a part of the name that only one {kind} device has, {_INSTEAD[kind]}.")
     return matches[0], usable[matches[0]]
+
+
+def open_stream(sd: Any, kind: Kind, device: int, info: dict[str, Any], rate_hz: int, callback: Any,
+                field: str) -> Any:
+    """A started mono float32 PortAudio stream (``kind`` input: ``sd.InputStream``, output:
+    ``sd.OutputStream``) on ``device`` at ``rate_hz`` calling ``callback``; :class:`AudioError`
+    naming ``field``, the device and what PortAudio sees if it cannot be opened."""
+    stream_type = sd.InputStream if kind == "input" else sd.OutputStream
+    try:
+        stream = stream_type(device=device, channels=1, samplerate=rate_hz, dtype="float32", callback=callback)
+        stream.start()
+        return stream
+    except sd.PortAudioError as err:
+        use = "capture" if kind == "input" else "playback"
+        raise AudioError(f"{field}={device!r} ({info['name']!r}): PortAudio cannot open it for {use} at {rate_hz} Hz: "
+                         f"{err}. PortAudio sees{list_devices(query_devices(sd, field))}") from err

@@ -15,7 +15,7 @@ from genxr.platform.clock import Clock
 from genxr.platform.messages import AudioChunk
 from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.audio.base import MODEL_RATE_HZ, AudioError, index_at, resample, time_of
-from genxr.xr_runtime.audio.devices import import_sounddevice, list_devices, query_devices, resolve_device
+from genxr.xr_runtime.audio.devices import import_sounddevice, open_stream, resolve_device
 from genxr.xr_runtime.audio.wav import read_wav
 
 INPUT_FIELD = "audio.input_device"
@@ -148,15 +148,8 @@ class MicrophoneInput:
 
     def open(self, start_time_ns: int) -> None:
         self.start_time_ns, self._delivered = start_time_ns, None
-        try:
-            self._stream = self._sd.InputStream(device=self.device, channels=1, samplerate=self.rate_hz,
-                                                dtype="float32", callback=self._on_block)
-            self._stream.start()
-        except self._sd.PortAudioError as err:
-            self._stream = None
-            raise AudioError(f"{INPUT_FIELD}={self.device!r} ({self.info['name']!r}): PortAudio cannot open it for "
-                             f"capture at {self.rate_hz} Hz: {err}. PortAudio sees"
-                             f"{list_devices(query_devices(self._sd, INPUT_FIELD))}") from err
+        self._stream = None
+        self._stream = open_stream(self._sd, "input", self.device, self.info, self.rate_hz, self._on_block, INPUT_FIELD)
 
     def _on_block(self, block: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio's callback (its own thread): (frames, 1) float32 captured samples."""

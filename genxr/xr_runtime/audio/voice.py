@@ -18,7 +18,7 @@ from genxr.platform.clock import Clock
 from genxr.platform.messages import AudioChunk
 from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.audio.base import MODEL_RATE_HZ, AudioError, index_at, resample, time_of
-from genxr.xr_runtime.audio.devices import import_sounddevice, list_devices, query_devices, resolve_device
+from genxr.xr_runtime.audio.devices import import_sounddevice, open_stream, resolve_device
 from genxr.xr_runtime.audio.wav import read_wav
 
 ESPEAK_TIMEOUT_S = 60.0
@@ -180,15 +180,9 @@ class SpeakerPlayer:
         if voice.start_time_ns is None:
             raise AudioError("open the agent's voice before playing it")
         self.timeline, self.start_time_ns, self._next = voice.timeline.at_rate(self.rate_hz), voice.start_time_ns, None
-        try:
-            self._stream = self._sd.OutputStream(device=self.device, channels=1, samplerate=self.rate_hz,
-                                                 dtype="float32", callback=self._on_block)
-            self._stream.start()
-        except self._sd.PortAudioError as err:
-            self._stream = None
-            raise AudioError(f"{OUTPUT_FIELD}={self.device!r} ({self.info['name']!r}): PortAudio cannot open it for "
-                             f"playback at {self.rate_hz} Hz: {err}. PortAudio sees"
-                             f"{list_devices(query_devices(self._sd, OUTPUT_FIELD))}") from err
+        self._stream = None
+        self._stream = open_stream(self._sd, "output", self.device, self.info, self.rate_hz, self._on_block,
+                                   OUTPUT_FIELD)
 
     def _on_block(self, out: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio's callback (its own thread): fills ``out`` (frames, 1) float32."""
