@@ -88,3 +88,10 @@ def open_stream(sd: Any, kind: Kind, device: int, info: dict[str, Any], rate_hz:
         use = "capture" if kind == "input" else "playback"
         raise AudioError(f"{field}={device!r} ({info['name']!r}): PortAudio cannot open it for {use} at {rate_hz} Hz: "
                          f"{err}. PortAudio sees{list_devices(query_devices(sd, field))}") from err
+
+
+def close_stream(stream: Any) -> None:
+    """Stops and closes a stream from :func:`open_stream`; nothing for None."""
+    if stream is not None:
+        stream.stop()
+        stream.close()

@@ -15,7 +15,7 @@ from genxr.platform.clock import Clock
 from genxr.platform.messages import AudioChunk
 from genxr.platform.units import NS_PER_S
 from genxr.xr_runtime.audio.base import MODEL_RATE_HZ, AudioError, index_at, resample, time_of
-from genxr.xr_runtime.audio.devices import import_sounddevice, open_stream, resolve_device
+from genxr.xr_runtime.audio.devices import close_stream, import_sounddevice, open_stream, resolve_device
 from genxr.xr_runtime.audio.wav import read_wav
 
 INPUT_FIELD = "audio.input_device"
@@ -176,9 +176,7 @@ class MicrophoneInput:
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.stop()
-            stream.close()
+        close_stream(stream)
 
     def describe(self) -> str:
         return f"microphone {self.device}: {self.info['name']} ({self.rate_hz} Hz)"
