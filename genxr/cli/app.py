@@ -27,7 +27,7 @@ from genxr.cli.output import JsonFlag, fail, print_message
 from genxr.cli.sim import sim_app
 from genxr.cli.study import study_app
 from genxr.cli.worldmodel import evaluate as eval_worldmodel
-from genxr.cli.worldmodel import train_codec, train_student, train_teacher
+from genxr.cli.worldmodel import train_codec, train_pixel, train_student, train_teacher
 
 app = typer.Typer(
     name="genxr",
@@ -58,6 +58,7 @@ train_app.command("avatar")(train_avatar)
 train_app.command("worldmodel-codec")(train_codec)
 train_app.command("worldmodel-teacher")(train_teacher)
 train_app.command("worldmodel-student")(train_student)
+train_app.command("worldmodel-pixel")(train_pixel)
 eval_app.command("avatar")(eval_avatar)
 eval_app.command("worldmodel")(eval_worldmodel)
 

@@ -36,12 +36,13 @@ def _threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _preset(name: str):
+def _preset(name: str, presets: dict | None = None):
     from genxr.components.worldmodel.train import PRESETS
 
-    if name not in PRESETS:
-        fail(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    presets = PRESETS if presets is None else presets
+    if name not in presets:
+        fail(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
+    return presets[name]
 
 
 def _ship(run_dir: Path, name: str) -> None:
@@ -54,14 +55,15 @@ def _ship(run_dir: Path, name: str) -> None:
     print_message(f"shipped {run_dir} -> {shipped(name)}")
 
 
-def _run_stage(run, preset: str, out: Path, data: Path | None, threads: int, **options) -> Path:
+def _run_stage(run, preset: str, out: Path, data: Path | None, threads: int, presets: dict | None = None,
+               **options) -> Path:
     """Makes sure the data set exists, runs one training stage and returns its run directory;
     checkpoint and data-set errors end the command with their message."""
     from genxr.components.sim.dataset import DatasetError
     from genxr.components.worldmodel.checkpoint import CheckpointError
     from genxr.components.worldmodel.train import ensure_data
 
-    chosen = _preset(preset)
+    chosen = _preset(preset, presets)
     try:
         with _threads(threads):
             train_dir, _ = ensure_data(chosen, data, out)
@@ -108,6 +110,19 @@ def train_student(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
     print_message(f"student checkpoint: {directory}")
 
 
+def train_pixel(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
+                head_only: Annotated[bool, typer.Option("--head-only", help="head pose only, no hands (ablation)")] = False,
+                threads: Threads = 1, ship: Ship = False) -> None:
+    """Train world model v2: a pixel-space U-Net denoiser conditioned on the hand skeleton (EDM)."""
+    from genxr.components.worldmodel.pixel_train import PIXEL_PRESETS
+    from genxr.components.worldmodel.pixel_train import train_pixel as run
+
+    directory = _run_stage(run, preset, out, data, threads, PIXEL_PRESETS, head_only=head_only)
+    if ship:
+        _ship(directory, directory.name)
+    print_message(f"world model v2 checkpoint: {directory}")
+
+
 def evaluate(checkpoints: Annotated[Path | None, typer.Option(help="directory with codec/, student/, student_ode/, "
                                                                    "teacher/, teacher_head_only/ (default: shipped)")] = None,
              data: Annotated[Path | None, typer.Option(help="held-out data set (default: written under --out)")] = None,
@@ -116,9 +131,12 @@ def evaluate(checkpoints: Annotated[Path | None, typer.Option(help="directory wi
              rollout_frames: Annotated[int, typer.Option(min=8, help="generated frames per rollout (30 Hz)")] = 64,
              episodes: Annotated[int | None, typer.Option(min=1, help="held-out episodes used (default: all 6)")] = None,
              threads: Threads = 1,
+             pixel_steps: Annotated[int, typer.Option(help="Euler steps per frame of world model v2")] = 1,
              as_json: JsonFlag = False,
              ) -> None:
     """Held-out rollouts from tracking alone: PSNR/SSIM drift, hand and button fidelity, head-only ablation."""
+    if pixel_steps < 1:
+        fail(f"--pixel-steps {pixel_steps} must be at least 1")
 
     from genxr.components.sim.dataset import DatasetConfig, DatasetError, write_dataset
     from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT, CheckpointError
@@ -132,7 +150,8 @@ def evaluate(checkpoints: Annotated[Path | None, typer.Option(help="directory wi
             if not (heldout / "manifest.json").is_file():
                 write_dataset(heldout, DatasetConfig(episodes=6, frames=360, split="heldout"))
             models = {name: root / name for name in MODELS if (root / name / "config.json").is_file()}
-            result = run(models, root / "codec", heldout, EvalConfig(rollout_frames=rollout_frames, episodes=episodes), out)
+            result = run(models, root / "codec", heldout, EvalConfig(rollout_frames=rollout_frames, episodes=episodes,
+                                                                             pixel_steps=pixel_steps), out)
     except (CheckpointError, DatasetError, ValueError) as err:
         fail(str(err))
     summary = {k: v for k, v in result.items() if k not in ("per_model", "checkpoints")}

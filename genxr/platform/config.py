@@ -59,10 +59,11 @@ class SessionConfig(_Section):
                                         "out of metrics.json's percentiles, rates and miss rate (its warmup_frames "
                                         "says how many frames); the models answer one warm-up request before any")
     seed: int = Field(0, ge=0, description="seed of the simulated user and scene")
-    world: Literal["auto", "student", "student_head_only", "ground_truth", "frozen"] = Field(
+    world: Literal["auto", "student", "student_head_only", "pixel", "ground_truth", "frozen"] = Field(
         "auto", description="world service: the world-model student (hand-conditioned), its head-only ablation "
-                            "(camera conditioning only), the simulator's ground truth, frozen (the room rendered "
-                            "once, never updated), or auto (the student when its checkpoint ships)")
+                            "(camera conditioning only), world model v2 (pixel: a pixel-space U-Net, eager torch, "
+                            "not folded), the simulator's ground truth, frozen (the room rendered once, never "
+                            "updated), or auto (the student when its checkpoint ships)")
     world_fold: float | None = Field(
         DEFAULT_WORLD_FOLD, ge=0, lt=1, allow_inf_nan=False,
         description="fraction of the student's compressible channels folded away before it runs (genxr.compression."

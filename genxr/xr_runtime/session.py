@@ -131,6 +131,11 @@ def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], 
     ``worldmodel-student-fold0.2@onnxruntime[CPUExecutionProvider]``. The first session of a
     checkpoint and ratio exports the step to ONNX into the cache (said on stderr)."""
     kind = world_kind(config)
+    if kind == "pixel":
+        from genxr.components.worldmodel.service import StudentWorld
+
+        world = StudentWorld(seed=config.session.seed, student="pixel")
+        return f"{world.model_name}@torch", world
     if kind in ("student", "student_head_only"):
         from genxr.deploy.engines.base import default_engine
         from genxr.deploy.engines.world import EngineStudentWorld, student_onnx_cached, student_onnx_key

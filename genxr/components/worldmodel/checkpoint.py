@@ -28,12 +28,14 @@ from torch import nn
 
 from genxr.components.worldmodel.codec import FrameCodec, FrameCodecConfig
 from genxr.components.worldmodel.dit import VideoDiT, VideoDiTConfig
+from genxr.components.worldmodel.pixel_unet import PixelWorldConfig, PixelWorldModel
 from genxr.platform.checkpoints import InvalidConfig, read_weights, sha256_hex, state_problem, validate
 
 FORMAT = "genxr-worldmodel-v1"
 CHECKPOINT_ROOT = Path(__file__).parent / "checkpoints"
 KINDS: dict[str, tuple[type[nn.Module], type]] = {"FrameCodec": (FrameCodec, FrameCodecConfig),
-                                                  "VideoDiT": (VideoDiT, VideoDiTConfig)}
+                                                  "VideoDiT": (VideoDiT, VideoDiTConfig),
+                                                  "PixelWorldModel": (PixelWorldModel, PixelWorldConfig)}
 
 
 class CheckpointError(ValueError):

@@ -34,7 +34,7 @@ from genxr.components.worldmodel.dit import VideoDiT
 from genxr.components.worldmodel.reprojection import attach_prior
 from genxr.components.worldmodel.stream import generate_chunk, write_anchor
 from genxr.components.worldmodel.teacher import sample_window, trajectory_sigmas
-from genxr.components.worldmodel.train import Preset, _Run, encode_clip, teacher_config, training_clip
+from genxr.components.worldmodel.train import Preset, TrainingRun, encode_clip, teacher_config, training_clip
 
 
 def student_config(preset: Preset, head_only: bool = False):
@@ -163,7 +163,7 @@ def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0, hea
     student = VideoDiT(student_config(preset, head_only))
     student.load_state_dict(teacher.state_dict())
     recipe = preset.ode_training
-    run = _Run(out / f"{name}_ode", preset, student, recipe)
+    run = TrainingRun(out / f"{name}_ode", preset, student, recipe)
     if run.step < recipe.steps:
         started = time.monotonic()
         pairs = ode_pairs(preset, teacher, codec, episodes, rng)
@@ -185,7 +185,7 @@ def train_student(preset: Preset, train_dir: Path, out: Path, seed: int = 0, hea
     critic = copy.deepcopy(teacher).requires_grad_(True).train()
     critic_optimizer = torch.optim.AdamW(critic.parameters(), lr=preset.self_forcing.lr * 5, weight_decay=0.0)
     recipe = preset.self_forcing
-    run = _Run(out / name, preset, student.train(), recipe)
+    run = TrainingRun(out / name, preset, student.train(), recipe)
     frames = preset.clip_frames - 1
     generator_value = critic_value = float("nan")
     with tqdm(total=recipe.steps, initial=run.step, desc="self forcing", unit="step") as bar:

@@ -83,3 +83,38 @@ def button_lit(images: np.ndarray, object_mask: np.ndarray, min_pixels: int = 3)
     count = button.sum((1, 2))
     green = np.where(button, chromaticity(images)[..., 1], 0.0).sum((1, 2)) / np.maximum(count, 1)
     return green > LIT_GREEN_CHROMA, count >= min_pixels
+
+
+OBJECT_COLOUR_TOLERANCE = 0.08
+"""Largest RGB distance (in [0, 1] units) of a pixel from an object's anchor colour to count as the object."""
+
+
+def object_colour(image: np.ndarray, object_mask: np.ndarray, object_id: int, min_pixels: int = 3
+                  ) -> np.ndarray | None:
+    """The median colour (3,) of object ``object_id``'s pixels in one observed ``image`` (H, W, 3), or None
+    when it shows fewer than ``min_pixels``."""
+    pixels = image[object_mask == object_id]
+    return np.median(pixels, 0) if len(pixels) >= min_pixels else None
+
+
+def object_centroids(images: np.ndarray, colour: np.ndarray, min_pixels: int = 3) -> np.ndarray:
+    """(N, 2) centroid (u, v) in pixels of the pixels of ``colour`` in each image (N, H, W, 3), NaN where
+    fewer than ``min_pixels`` match (:data:`OBJECT_COLOUR_TOLERANCE`)."""
+    near = np.linalg.norm(images - colour, axis=-1) < OBJECT_COLOUR_TOLERANCE
+    v, u = np.mgrid[:images.shape[1], :images.shape[2]]
+    count = near.sum((1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.stack([(near * (u + 0.5)).sum((1, 2)) / count, (near * (v + 0.5)).sum((1, 2)) / count], -1)
+    centre[count < min_pixels] = np.nan
+    return centre
+
+
+def mask_centroids(object_mask: np.ndarray, object_id: int, min_pixels: int = 3) -> np.ndarray:
+    """(N, 2) centroid (u, v) of ``object_id`` in each ground-truth mask (N, H, W), NaN where it is not visible."""
+    mine = object_mask == object_id
+    v, u = np.mgrid[:object_mask.shape[1], :object_mask.shape[2]]
+    count = mine.sum((1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.stack([(mine * (u + 0.5)).sum((1, 2)) / count, (mine * (v + 0.5)).sum((1, 2)) / count], -1)
+    centre[count < min_pixels] = np.nan
+    return centre

@@ -17,6 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -41,6 +42,9 @@ from genxr.components.worldmodel.data import images_of, load_episodes
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT, VideoDiTConfig
 from genxr.components.worldmodel.reprojection import attach_prior, prior_relative
 
+if TYPE_CHECKING:
+    from genxr.components.worldmodel.pixel_train import PixelPreset
+
 
 @dataclass(frozen=True)
 class DataRecipe:
@@ -51,6 +55,7 @@ class DataRecipe:
     heldout_episodes: int = 6
     frame_stride: int = 3
     max_gap: int = 60
+    resolution: int = 64
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ def teacher_config(preset: Preset, head_only: bool = False) -> VideoDiTConfig:
     return replace(preset.dit, causal=False, conditioning=conditioning)
 
 
-def ensure_data(preset: Preset, data: Path | None, out: Path) -> tuple[Path, Path]:
+def ensure_data(preset: Preset | PixelPreset, data: Path | None, out: Path) -> tuple[Path, Path]:
     """Train and held-out data set directories: ``data``/{train,heldout} if given, else written under ``out``/data."""
     root = data if data is not None else out / "data"
     from genxr.components.sim.dataset import DatasetConfig, write_dataset
@@ -114,11 +119,12 @@ def ensure_data(preset: Preset, data: Path | None, out: Path) -> tuple[Path, Pat
     d = preset.data
     for split, episodes in (("train", d.episodes), ("heldout", d.heldout_episodes)):
         if not (root / split / "manifest.json").is_file():
-            write_dataset(root / split, DatasetConfig(episodes=episodes, frames=d.frames, split=split))
+            write_dataset(root / split, DatasetConfig(episodes=episodes, frames=d.frames, split=split,
+                                                      resolution=d.resolution))
     return root / "train", root / "heldout"
 
 
-class _Run:
+class TrainingRun:
     """Resumable state of one stage's run directory (model, optimizer, schedule, optional EMA)."""
 
     def __init__(self, directory: Path, preset: Preset, model: torch.nn.Module, recipe: StageRecipe,
@@ -239,7 +245,7 @@ def train_teacher(preset: Preset, train_dir: Path, out: Path, head_only: bool = 
     rng = np.random.default_rng(seed + (1 if head_only else 0))
     model = VideoDiT(teacher_config(preset, head_only))
     recipe = preset.teacher_training
-    run = _Run(out / ("teacher_head_only" if head_only else "teacher"), preset, model, recipe, preset.ema_decay)
+    run = TrainingRun(out / ("teacher_head_only" if head_only else "teacher"), preset, model, recipe, preset.ema_decay)
     loss_value = float("nan")
     with tqdm(total=recipe.steps, initial=run.step, desc=run.directory.name, unit="step") as bar:
         while run.step < recipe.steps:

@@ -9,6 +9,12 @@ The teacher generates windows of 6 frames anchored on the observed frame with
 ``teacher_steps`` Euler steps (:func:`teacher_rollout`), as in the evaluation. Both include
 reprojecting the anchor to each frame's head pose (:mod:`.reprojection`). Frames per
 second = frames returned / wall seconds, measured one after the other in the same process.
+
+World model v2 (:mod:`.pixel_unet`, keys ``pixel_*``, when ``checkpoints/pixel`` is shipped):
+:class:`PixelWorldStream` at ``pixel_steps`` Euler steps per frame (the streaming model)
+against the same network sampled with ``pixel_teacher_steps`` steps (the many-step model it
+would be distilled from), frame by frame on the same tracking; ``pixel_frame_latency_ms_p50``
+is one frame's tracking in to its image out. Engine: torch on the CPU (``pixel_engine``).
 """
 
 from __future__ import annotations
@@ -23,15 +29,43 @@ from genxr.components.sim.dataset import DatasetConfig, write_dataset
 from genxr.components.worldmodel.checkpoint import load_model, shipped
 from genxr.components.worldmodel.conditioning import tracking_from_arrays
 from genxr.components.worldmodel.data import images_of, load_episodes
+from genxr.components.worldmodel.pixel_stream import PixelWorldStream
 from genxr.components.worldmodel.reprojection import attach_prior, frames_from
 from genxr.components.worldmodel.stream import WorldModelStream
 from genxr.components.worldmodel.teacher import teacher_rollout
 from genxr.platform.stats import percentiles
 from genxr.platform.units import MS_PER_S
 
+PIXEL_TEACHER_STEPS = 8
+
+
+def _pixel(clip: dict, tracking, frames: int, warmup: int, steps: int, teacher_steps: int) -> dict:
+    """``pixel_*`` keys: the shipped world model v2 streamed at ``steps`` and ``teacher_steps`` steps."""
+    model, _ = load_model(shipped("pixel"))
+    timings = {}
+    for name, count in (("student", steps), ("teacher", teacher_steps)):
+        stream = PixelWorldStream(model, count)
+        stream.reset(clip["rgb"][0], tracking.frames(0, 1))
+        latencies = []
+        for k in range(frames + warmup):
+            started = time.perf_counter()
+            stream.step(tracking.frames(1 + k, 2 + k))
+            if k >= warmup:
+                latencies.append(time.perf_counter() - started)
+            if name == "teacher" and k >= warmup + frames // 4:
+                break
+        timings[name] = np.array(latencies) * MS_PER_S
+    fps = {name: len(ms) / (ms.sum() / MS_PER_S) for name, ms in timings.items()}
+    p50, p90 = percentiles(timings["student"], (50, 90))
+    return {"pixel_fps": round(float(fps["student"]), 1), "pixel_teacher_fps": round(float(fps["teacher"]), 2),
+            "pixel_speedup": round(float(fps["student"] / fps["teacher"]), 1),
+            "pixel_frame_latency_ms_p50": round(p50, 2), "pixel_frame_latency_ms_p90": round(p90, 2),
+            "pixel_steps": steps, "pixel_teacher_steps": teacher_steps, "pixel_engine": "torch-cpu",
+            "pixel_frames_timed": len(timings["student"])}
+
 
 def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_steps: int = 32, student_steps: int = 1,
-        data_dir=None) -> dict:
+        data_dir=None, pixel_steps: int = 1) -> dict:
     """The benchmark's JSON-able result (keys in the module docstring and docs/worldmodel.md)."""
     import tempfile
     from pathlib import Path
@@ -71,6 +105,8 @@ def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_step
             corrections = teacher_rollout(teacher, anchor, anchored, 6, sigmas)
             frames_from(codec, corrections, prior_pixels[:, 1:])
             teacher_seconds = time.perf_counter() - started
+            pixel = _pixel(clip, tracking, chunks * chunk, warmup_chunks, pixel_steps, PIXEL_TEACHER_STEPS) \
+                if (shipped("pixel") / "config.json").is_file() else {}
     finally:
         torch.set_num_threads(before)
     latencies_ms = np.array(latencies) * MS_PER_S
@@ -82,4 +118,4 @@ def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_step
             "chunk_latency_ms_p50": round(latency_ms_p50, 2), "chunk_latency_ms_p90": round(latency_ms_p90, 2),
             "chunk_frames": chunk, "student_steps": student_steps, "teacher_steps": teacher_steps,
             "chunks_timed": len(latencies), "threads": threads, "resolution": codec.config.resolution,
-            "cache_frames_max": student.config.sink_frames + student.config.window_frames}
+            "cache_frames_max": student.config.sink_frames + student.config.window_frames, **pixel}

@@ -16,8 +16,10 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A run directory trained end to end with the ``tiny`` preset: data, codec, teachers, student."""
+    """A run directory trained end to end with the ``tiny`` preset: data, codec, teachers, student, and world
+    model v2 with its head-only ablation."""
     from genxr.components.worldmodel.distill import train_student
+    from genxr.components.worldmodel.pixel_train import PIXEL_PRESETS, train_pixel
     from genxr.components.worldmodel.train import (
         PRESETS,
         ensure_data,
@@ -33,4 +35,6 @@ def tiny_run(tmp_path_factory):
     train_teacher(preset, train_dir, out)
     train_teacher(preset, train_dir, out, head_only=True)
     train_student(preset, train_dir, out)
+    train_pixel(PIXEL_PRESETS["tiny"], train_dir, out)
+    train_pixel(PIXEL_PRESETS["tiny"], train_dir, out, head_only=True)
     return out, preset, train_dir, heldout
