@@ -110,7 +110,7 @@ def train_student(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), da
     print_message(f"student checkpoint: {directory}")
 
 
-def train_pixel(preset: Preset = "cpu", out: Out = Path("runs/worldmodel"), data: Data = None,
+def train_pixel(preset: Preset = "cpu", out: Out = Path("runs/worldmodel-v2"), data: Data = None,
                 head_only: Annotated[bool, typer.Option("--head-only", help="head pose only, no hands (ablation)")] = False,
                 threads: Threads = 1, ship: Ship = False) -> None:
     """Train world model v2: a pixel-space U-Net denoiser conditioned on the hand skeleton (EDM)."""

@@ -132,8 +132,13 @@ def make_world(config: GenXRConfig) -> tuple[str, Callable[[WorldFrameRequest], 
     checkpoint and ratio exports the step to ONNX into the cache (said on stderr)."""
     kind = world_kind(config)
     if kind == "pixel":
+        from genxr.components.worldmodel.checkpoint import CHECKPOINT_ROOT
         from genxr.components.worldmodel.service import StudentWorld
 
+        if not (CHECKPOINT_ROOT / "pixel" / "config.json").is_file():
+            raise SessionError(f"session.world='pixel': world model v2 is not shipped with genxr (it does not yet beat "
+                               f"the geometric prior, docs/worldmodel.md \"World model v2\"); train it with `genxr train "
+                               f"worldmodel-pixel --preset cpu --ship` to write {CHECKPOINT_ROOT / 'pixel'}")
         world = StudentWorld(seed=config.session.seed, student="pixel")
         return f"{world.model_name}@torch", world
     if kind in ("student", "student_head_only"):

@@ -47,6 +47,14 @@ def test_ground_truth_stays_the_simulators_world():
     assert name == "ground_truth"
 
 
+def test_world_model_v2_is_refused_with_the_command_that_trains_it_while_it_is_not_shipped(monkeypatch, tmp_path):
+    import genxr.components.worldmodel.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_ROOT", tmp_path)
+    with pytest.raises(SessionError, match="genxr train worldmodel-pixel --preset cpu --ship"):
+        make_world(load_config(session={"world": "pixel"}))
+
+
 def test_the_in_process_avatar_runs_its_step_on_onnxruntime():
     service, audio, note = make_avatar(load_config(), 0)
     assert note == f"streaming (in the session process, {ORT}, avatar-stream, gaze guidance 1)" and audio is not None

@@ -66,6 +66,12 @@ def joint_features(tracking: Tracking) -> torch.Tensor:
     return torch.cat([camera_frame_joints(tracking), tracking.joint_valid[..., None]], -1)[:, 0].flatten(1)
 
 
+def prior_of(condition: torch.Tensor) -> torch.Tensor:
+    """The reprojected anchor (B, 3, H, W) in [-1, 1]: the first three channels of ``condition``, to which the
+    model's output (a correction, :mod:`.pixel_unet`) is added."""
+    return condition[:, :3]
+
+
 def condition_images(config: PixelWorldConfig, anchor: torch.Tensor, anchor_pose: torch.Tensor,
                      context: torch.Tensor, context_poses: torch.Tensor, target_pose: torch.Tensor,
                      target_skeleton: torch.Tensor | None, previous_skeleton: torch.Tensor | None) -> torch.Tensor:
@@ -82,8 +88,8 @@ def condition_images(config: PixelWorldConfig, anchor: torch.Tensor, anchor_pose
 
 @dataclass
 class PixelBatch:
-    """One training batch: target frames (B, 3, H, W) in [-1, 1], their conditioning, joint features
-    and per-pixel loss weights (B, 1, H, W)."""
+    """One training batch: targets (B, 3, H, W) - the frame minus the reprojected anchor, both in [-1, 1]
+    units (:func:`prior_of`) - their conditioning, joint features and per-pixel loss weights (B, 1, H, W)."""
 
     target: torch.Tensor
     condition: torch.Tensor
@@ -149,7 +155,7 @@ def training_batch(episodes: Episodes, config: PixelWorldConfig, batch: int, str
         conditions.append(condition_images(config, images[:1], poses[:1], context_images[None], poses[None, 1:1 + k],
                                            poses[k + 1:], *skeletons))
         joints.append(joint_features(target_tracking))
-        targets.append(to_model(images[k + 1:]))
+        targets.append(to_model(images[k + 1:]) - prior_of(conditions[-1]))
         hands = (a["hand_mask"][e, target] > 0) | (a["hand_mask"][e, context[-1]] > 0)
         objects = np.isin(a["object_mask"][e, target], INTERACTED_OBJECTS)
         weights.append(torch.from_numpy(1.0 + hand_weight * hands + object_weight * objects).float()[None, None])

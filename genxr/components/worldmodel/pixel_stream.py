@@ -24,6 +24,7 @@ from genxr.components.worldmodel.pixel_data import (
     condition_images,
     joint_features,
     one_frame,
+    prior_of,
     skeleton,
     to_images,
 )
@@ -104,7 +105,7 @@ class PixelWorldStream:
             noise = torch.randn((1, 3, config.resolution, config.resolution), generator=self.generator)
             x = self.model.sample(condition, joint_features(frame) if config.use_joints else None, self.steps,
                                   noise * self.noise_scale)
-            image = to_images(x)
+            image = to_images(prior_of(condition) + x)
             self.context = self.context[1:] + [(image, pose)]
             self.previous_skeleton = target_skeleton
             out.append(image[0])

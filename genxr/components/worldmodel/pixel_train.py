@@ -7,7 +7,9 @@ context frames (DIAMOND, GameNGen), each pixel's squared error weighted up on th
 unweighted loss can ignore it. A quarter of each batch (``event_fraction``) has its target
 among the frames where the button is lit or an object moves (:func:`.pixel_data.event_frames`):
 2% of training frames show the button lit, too few for a model to learn it from uniform
-draws (DIAMOND's users report the same for rare actions). Presets (:data:`PIXEL_PRESETS`): ``tiny`` tests the loop in
+draws (DIAMOND's users report the same for rare actions). A quarter (``deterministic_fraction``)
+is at the largest noise level with the input the deterministic one-step stream gives (zeros),
+so the path every session frame takes is trained as such. Presets (:data:`PIXEL_PRESETS`): ``tiny`` tests the loop in
 CI; ``cpu`` is what genxr ships (measured in docs/worldmodel.md, "World model v2"); ``gpu``
 scales resolution to 128x128 and the U-Net up for a machine with a GPU (the same command
 with ``--preset gpu``; the model moves to ``cuda`` when one is there).
@@ -42,6 +44,7 @@ class PixelPreset:
     hand_weight: float = 4.0
     object_weight: float = 4.0
     event_fraction: float = 0.25
+    deterministic_fraction: float = 0.25
     ema_decay: float = 0.999
 
 
@@ -61,12 +64,18 @@ def model_config(preset: PixelPreset, head_only: bool = False) -> PixelWorldConf
     return replace(preset.model, use_skeleton=False, use_joints=False) if head_only else preset.model
 
 
-def denoising_loss(model: PixelWorldModel, batch: PixelBatch, generator: torch.Generator | None = None
-                   ) -> torch.Tensor:
-    """EDM-weighted, pixel-weighted squared error of the denoised target at a random noise level."""
-    sigma = model.sample_training_sigma(batch.target.shape[0], generator).to(batch.target.device)
+def denoising_loss(model: PixelWorldModel, batch: PixelBatch, generator: torch.Generator | None = None,
+                   deterministic_fraction: float = 0.0) -> torch.Tensor:
+    """EDM-weighted, pixel-weighted squared error of the denoised target at a random noise level; a share
+    ``deterministic_fraction`` of the examples is at sigma_max with zero noise, the input the deterministic
+    one-step stream gives the model (``noise_scale=0``, :mod:`.pixel_stream`), so that path is trained as such."""
+    b = batch.target.shape[0]
+    sigma = model.sample_training_sigma(b, generator).to(batch.target.device)
     noise = torch.randn(batch.target.shape, generator=generator).to(batch.target.device)
-    noisy = batch.target + noise * sigma.reshape(-1, 1, 1, 1)
+    deterministic = (torch.rand(b, generator=generator) < deterministic_fraction).to(batch.target.device)
+    sigma = torch.where(deterministic, torch.full_like(sigma, model.config.sigma_max), sigma)
+    keep = (~deterministic).float().reshape(-1, 1, 1, 1)
+    noisy = (batch.target + noise * sigma.reshape(-1, 1, 1, 1)) * keep  # deterministic: the stream's input, 0
     denoised = model.denoise(noisy, sigma, batch.condition, batch.joints)
     error = model.loss_weight(sigma).reshape(-1, 1, 1, 1) * batch.weight * (denoised - batch.target) ** 2
     return error.sum() / (batch.weight.sum() * 3)
@@ -96,7 +105,7 @@ def train_pixel(preset: PixelPreset, train_dir: Path, out: Path, head_only: bool
                                    preset.data.max_gap, rng, preset.hand_weight, preset.object_weight, events,
                                    preset.event_fraction)
             batch = PixelBatch(*(t.to(device) for t in (batch.target, batch.condition, batch.joints, batch.weight)))
-            loss = denoising_loss(model, batch, generator)
+            loss = denoising_loss(model, batch, generator, preset.deterministic_fraction)
             run.update(loss)
             loss_value = 0.98 * loss_value + 0.02 * loss.item() if run.step > 1 else loss.item()
             bar.update(1)

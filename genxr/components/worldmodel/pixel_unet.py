@@ -15,6 +15,12 @@ generated resolution, concatenated on the input channels (in this order):
   inverse depth (1 / m, the nearest bone wins a pixel) (4; :func:`draw_skeleton_depth`);
 * the previous frame's skeleton, bones only (2): where the hands were, to be erased.
 
+The model generates the frame as a *correction to the reprojected anchor* (the geometric prior of
+:mod:`.reprojection`): its data space is frame - prior, so predicting zero shows the prior, and
+what it must learn is what geometry cannot give - hands, the button, moved objects, parallax.
+(Generating whole frames, the network first had to learn to copy the prior: 400 steps in, its
+first frame scored 26 dB where the prior alone scores 33; docs/worldmodel.md, "World model v2".)
+
 The 3D joints in the camera frame with their validity flags (2 x 26 x 4 numbers) go
 through an MLP and are added to the noise-level embedding, so they act through the
 U-Net's adaptive group norm (``resnet_time_scale_shift="scale_shift"``), as DIAMOND
@@ -49,7 +55,9 @@ MIN_DEPTH_M = 0.05
 
 @pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class PixelWorldConfig:
-    """Sizes, conditioning paths and the EDM noise schedule (validated)."""
+    """Sizes, conditioning paths and the EDM noise schedule (validated). ``sigma_data`` is the spread of
+    the corrections (frame - prior, [-1, 1] units: 0.097 measured on training batches), and the
+    training noise levels are DIAMOND's log-normal moved down by the same factor (median 0.3)."""
 
     resolution: PositiveInt = 64
     block_channels: tuple[PositiveInt, ...] = (32, 64, 64, 64)
@@ -61,11 +69,11 @@ class PixelWorldConfig:
     vertical_fov_deg: Annotated[float, Field(gt=0.0, lt=180.0)] = 80.0
     plane_depth_m: PositiveFloat = 2.0
     skeleton_samples_per_bone: PositiveInt = 12
-    sigma_data: PositiveFloat = 0.5
+    sigma_data: PositiveFloat = 0.1
     sigma_min: PositiveFloat = 0.002
-    sigma_max: PositiveFloat = 5.0
+    sigma_max: PositiveFloat = 2.0
     rho: PositiveFloat = 7.0
-    train_log_sigma_mean: float = -0.4
+    train_log_sigma_mean: float = -1.2
     train_log_sigma_std: PositiveFloat = 1.2
     context_noise_max: NonNegativeFloat = 0.1
 

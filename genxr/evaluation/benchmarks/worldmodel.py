@@ -39,9 +39,11 @@ from genxr.platform.units import MS_PER_S
 PIXEL_TEACHER_STEPS = 8
 
 
-def _pixel(clip: dict, tracking, frames: int, warmup: int, steps: int, teacher_steps: int) -> dict:
-    """``pixel_*`` keys: the shipped world model v2 streamed at ``steps`` and ``teacher_steps`` steps."""
-    model, _ = load_model(shipped("pixel"))
+def pixel_speed(clip: dict, tracking, frames: int, warmup: int, steps: int, teacher_steps: int, directory=None
+                ) -> dict:
+    """``pixel_*`` keys: world model v2 (``directory``, default the shipped one) streamed at ``steps`` and
+    ``teacher_steps`` steps per frame over ``clip`` (a :meth:`Episodes.clip` of ``frames + warmup + 1`` frames)."""
+    model, _ = load_model(directory if directory is not None else shipped("pixel"))
     timings = {}
     for name, count in (("student", steps), ("teacher", teacher_steps)):
         stream = PixelWorldStream(model, count)
@@ -105,7 +107,7 @@ def run(threads: int = 1, chunks: int = 48, warmup_chunks: int = 8, teacher_step
             corrections = teacher_rollout(teacher, anchor, anchored, 6, sigmas)
             frames_from(codec, corrections, prior_pixels[:, 1:])
             teacher_seconds = time.perf_counter() - started
-            pixel = _pixel(clip, tracking, chunks * chunk, warmup_chunks, pixel_steps, PIXEL_TEACHER_STEPS) \
+            pixel = pixel_speed(clip, tracking, chunks * chunk, warmup_chunks, pixel_steps, PIXEL_TEACHER_STEPS) \
                 if (shipped("pixel") / "config.json").is_file() else {}
     finally:
         torch.set_num_threads(before)

@@ -157,3 +157,17 @@ def test_student_world_serves_world_model_v2_one_frame_per_model_period(tiny_run
         reply = world(WorldFrameRequest(session_id="v2", request_id=k, tracking=frames[k:k + 3]))
         assert reply.model == PIXEL_MODEL_NAME and reply.image.shape == (64, 64, 3)
     assert world.resets == 1 and world.stream.frames_generated == 9  # the first request renders the anchor
+
+
+def test_bench_times_world_model_v2_at_one_and_at_many_steps(tiny_run):
+    from genxr.components.worldmodel.conditioning import tracking_from_arrays
+    from genxr.components.worldmodel.data import load_episodes
+    from genxr.evaluation.benchmarks.worldmodel import pixel_speed
+
+    out, _, _, heldout = tiny_run
+    clip = load_episodes(heldout).clip(0, 0, 12, 3)
+    tracking = tracking_from_arrays(clip["head_pose"], clip["hand_positions"], clip["hand_flags"], clip["hand_active"])
+    result = pixel_speed(clip, tracking, frames=8, warmup=2, steps=1, teacher_steps=4, directory=out / "pixel")
+    assert result["pixel_frames_timed"] == 8 and result["pixel_steps"] == 1 and result["pixel_teacher_steps"] == 4
+    assert result["pixel_fps"] > 0 and result["pixel_teacher_fps"] > 0 and result["pixel_engine"] == "torch-cpu"
+    assert result["pixel_frame_latency_ms_p50"] <= result["pixel_frame_latency_ms_p90"]
