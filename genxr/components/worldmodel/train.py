@@ -17,7 +17,6 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -41,9 +40,6 @@ from genxr.components.worldmodel.conditioning import ConditioningConfig, Trackin
 from genxr.components.worldmodel.data import images_of, load_episodes
 from genxr.components.worldmodel.dit import DIT_PRESETS, VideoDiT, VideoDiTConfig
 from genxr.components.worldmodel.reprojection import attach_prior, prior_relative
-
-if TYPE_CHECKING:
-    from genxr.components.worldmodel.pixel_train import PixelPreset
 
 
 @dataclass(frozen=True)
@@ -111,8 +107,9 @@ def teacher_config(preset: Preset, head_only: bool = False) -> VideoDiTConfig:
     return replace(preset.dit, causal=False, conditioning=conditioning)
 
 
-def ensure_data(preset: Preset | PixelPreset, data: Path | None, out: Path) -> tuple[Path, Path]:
-    """Train and held-out data set directories: ``data``/{train,heldout} if given, else written under ``out``/data."""
+def ensure_data(preset: Preset, data: Path | None, out: Path) -> tuple[Path, Path]:
+    """Train and held-out data set directories: ``data``/{train,heldout} if given, else written under ``out``/data
+    as ``preset.data`` says (any preset with a :class:`DataRecipe` ``data``, also world model v2's)."""
     root = data if data is not None else out / "data"
     from genxr.components.sim.dataset import DatasetConfig, write_dataset
 
