@@ -52,8 +52,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from genxr.platform.config import AgentLine, ConfigError, GenXRConfig, load_config
 
-WORLD_MODELS = {"hand_conditioned": "student", "head_only": "student_head_only", "ground_truth": "ground_truth",
-                "frozen": "frozen"}
+WORLD_MODELS = {"hand_conditioned": "student", "head_only": "student_head_only", "pixel_unet": "pixel",
+                "ground_truth": "ground_truth", "frozen": "frozen"}
 """A condition's ``settings.world_model`` -> the session's world service (``session.world``)."""
 
 LEGACY_WORLDS = {"student": "hand_conditioned", "student_head_only": "head_only", "ground_truth": "ground_truth"}
@@ -99,7 +99,8 @@ class ConditionSettings(_Strict):
 
     * ``world_model``: ``hand_conditioned`` (the world-model student, the session default),
       ``head_only`` (the shipped ablation student, camera conditioning only), ``ground_truth``
-      (the simulator's rendering) or ``frozen`` (the room rendered once, never updated) -
+      (the simulator's rendering), ``frozen`` (the room rendered once, never updated) or
+      ``pixel_unet`` (world model v2, where a trained checkpoint is in place) -
       ``session.world``. (``world: student | student_head_only | ground_truth``, the older
       spelling, is read as the same.)
     * ``fold``: the fraction of the student's channels folded away (``session.world_fold``; 0:
@@ -111,7 +112,7 @@ class ConditionSettings(_Strict):
     * ``added_latency_ms``: display latency added (``display.added_latency_ms``).
     """
 
-    world_model: Literal["hand_conditioned", "head_only", "ground_truth", "frozen"] = "hand_conditioned"
+    world_model: Literal["hand_conditioned", "head_only", "pixel_unet", "ground_truth", "frozen"] = "hand_conditioned"
     fold: float | None = Field(None, ge=0.0, lt=1.0, strict=True)
     avatar: bool | None = Field(None, strict=True)
     avatar_eye_contact: float | None = Field(None, ge=0.0, le=4.0, strict=True)
@@ -170,7 +171,7 @@ class Condition(_Strict):
                 raise ValueError(f"unknown config section {key!r}; known: {', '.join(sorted(known))}")
         if "world" in value.get("session", {}):
             raise ValueError("config.session.world is chosen by settings.world_model (hand_conditioned, head_only, "
-                             "ground_truth or frozen), not by the condition's config")
+                             "pixel_unet, ground_truth or frozen), not by the condition's config")
         return value
 
     @model_validator(mode="after")
@@ -369,11 +370,14 @@ def _condition_missing(protocol: Protocol, condition: Condition) -> list[str]:
 
 def _world_missing(world_model: str) -> str:
     """Why the session cannot run ``settings.world_model``; empty if it can."""
-    if world_model not in ("hand_conditioned", "head_only"):
-        return ""
     from genxr.components.worldmodel import checkpoint
 
     root, student = checkpoint.CHECKPOINT_ROOT, WORLD_MODELS[world_model]
+    if world_model == "pixel_unet" and not (root / student / "config.json").is_file():
+        return (f"settings.world_model = 'pixel_unet': world model v2 is not shipped (no checkpoint at {root / student}); "
+                "`genxr train worldmodel-pixel --preset cpu --ship` writes it")
+    if world_model not in ("hand_conditioned", "head_only"):
+        return ""
     if not all((root / part / "config.json").is_file() for part in (student, "codec")):
         train = "genxr train worldmodel-student" + (" --head-only" if world_model == "head_only" else "")
         return (f"settings.world_model = {world_model!r}: no world-model checkpoint at {root / student} "

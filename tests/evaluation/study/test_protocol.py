@@ -110,6 +110,22 @@ def test_each_setting_is_the_session_config_it_names():
             config.session.avatar_spatial, config.display.added_latency_ms) == ("student_head_only", 0.3, 2.5, False, 40.0)
 
 
+def test_world_model_v2_is_a_condition_that_names_the_command_training_it_while_unshipped(tmp_path, monkeypatch):
+    import genxr.components.worldmodel.checkpoint as worldmodel_checkpoint
+
+    monkeypatch.setattr(worldmodel_checkpoint, "CHECKPOINT_ROOT", tmp_path)
+    protocol = parse_protocol(SYNTHETIC.replace("  - name: slow_world\n",
+                                                "  - name: slow_world\n    settings: {world_model: pixel_unet}\n"))
+    with pytest.raises(ProtocolError, match="condition 'slow_world': settings.world_model = 'pixel_unet'"):
+        protocol.config_for(protocol.condition("slow_world"))
+    assert missing_parts(protocol)["slow_world"] == [
+        f"settings.world_model = 'pixel_unet': world model v2 is not shipped (no checkpoint at {tmp_path / 'pixel'}); "
+        "`genxr train worldmodel-pixel --preset cpu --ship` writes it"]
+    with pytest.raises(ProtocolError, match="world_model 'pixel_unet' has none to fold"):
+        parse_protocol(SYNTHETIC.replace("  - name: slow_world\n",
+                                         "  - name: slow_world\n    settings: {world_model: pixel_unet, fold: 0.3}\n"))
+
+
 def test_a_student_world_without_its_checkpoint_is_refused(tmp_path, monkeypatch):
     import genxr.components.worldmodel.checkpoint as worldmodel_checkpoint
 
