@@ -110,7 +110,10 @@ def test_genxr_demo_sigterm_exits_143_with_every_file_complete(tmp_path):
     try:
         deadline = time.monotonic() + 240
         spans = folder / "spans.jsonl"
-        while not ((folder / "recording").is_dir() and spans.is_file() and spans.stat().st_size > 0):
+        # the models' warm-up spans come before any frame: wait for a frame handed to the video sink, so that
+        # SIGTERM lands in a session that has something to show (a session ended before its first frame
+        # rightly writes no session.mp4)
+        while not ((folder / "recording").is_dir() and spans.is_file() and '"submit video"' in spans.read_text()):
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the session did not start"
             time.sleep(0.1)
