@@ -97,24 +97,22 @@ def object_colour(image: np.ndarray, object_mask: np.ndarray, object_id: int, mi
     return np.median(pixels, 0) if len(pixels) >= min_pixels else None
 
 
+def _centroids(masks: np.ndarray, min_pixels: int) -> np.ndarray:
+    """(N, 2) centroid (u, v) in pixels of each boolean mask (N, H, W), NaN where fewer than ``min_pixels`` are set."""
+    v, u = np.mgrid[:masks.shape[1], :masks.shape[2]]
+    count = masks.sum((1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.stack([(masks * (u + 0.5)).sum((1, 2)) / count, (masks * (v + 0.5)).sum((1, 2)) / count], -1)
+    centre[count < min_pixels] = np.nan
+    return centre
+
+
 def object_centroids(images: np.ndarray, colour: np.ndarray, min_pixels: int = 3) -> np.ndarray:
     """(N, 2) centroid (u, v) in pixels of the pixels of ``colour`` in each image (N, H, W, 3), NaN where
     fewer than ``min_pixels`` match (:data:`OBJECT_COLOUR_TOLERANCE`)."""
-    near = np.linalg.norm(images - colour, axis=-1) < OBJECT_COLOUR_TOLERANCE
-    v, u = np.mgrid[:images.shape[1], :images.shape[2]]
-    count = near.sum((1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.stack([(near * (u + 0.5)).sum((1, 2)) / count, (near * (v + 0.5)).sum((1, 2)) / count], -1)
-    centre[count < min_pixels] = np.nan
-    return centre
+    return _centroids(np.linalg.norm(images - colour, axis=-1) < OBJECT_COLOUR_TOLERANCE, min_pixels)
 
 
 def mask_centroids(object_mask: np.ndarray, object_id: int, min_pixels: int = 3) -> np.ndarray:
     """(N, 2) centroid (u, v) of ``object_id`` in each ground-truth mask (N, H, W), NaN where it is not visible."""
-    mine = object_mask == object_id
-    v, u = np.mgrid[:object_mask.shape[1], :object_mask.shape[2]]
-    count = mine.sum((1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.stack([(mine * (u + 0.5)).sum((1, 2)) / count, (mine * (v + 0.5)).sum((1, 2)) / count], -1)
-    centre[count < min_pixels] = np.nan
-    return centre
+    return _centroids(object_mask == object_id, min_pixels)

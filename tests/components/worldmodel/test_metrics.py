@@ -36,3 +36,15 @@ def test_hand_and_button_detectors():
     lit, visible = metrics.button_lit(frames, object_mask)
     assert lit.tolist() == [True, False] and visible.all()
     assert metrics.iou(np.ones(3, bool), np.array([True, False, False])) == pytest.approx(1 / 3)
+
+
+def test_object_positions_are_read_from_the_mask_and_from_the_anchor_colour():
+    mask = np.zeros((2, 8, 8), np.uint8)
+    mask[0, 2:4, 4:6] = 4  # the ball in frame 0 only
+    assert np.allclose(metrics.mask_centroids(mask, 4)[0], [5.0, 3.0]) and np.isnan(metrics.mask_centroids(mask, 4)[1]).all()
+    images = np.full((2, 8, 8, 3), 0.5)
+    images[0, 2:4, 4:6] = [0.9, 0.1, 0.1]
+    colour = metrics.object_colour(images[0], mask[0], 4)
+    assert np.allclose(colour, [0.9, 0.1, 0.1]) and metrics.object_colour(images[1], mask[1], 4) is None
+    found = metrics.object_centroids(images, colour)
+    assert np.allclose(found[0], [5.0, 3.0]) and np.isnan(found[1]).all()
