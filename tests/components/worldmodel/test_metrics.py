@@ -41,7 +41,8 @@ def test_hand_and_button_detectors():
 def test_object_positions_are_read_from_the_mask_and_from_the_anchor_colour():
     mask = np.zeros((2, 8, 8), np.uint8)
     mask[0, 2:4, 4:6] = 4  # the ball in frame 0 only
-    assert np.allclose(metrics.mask_centroids(mask, 4)[0], [5.0, 3.0]) and np.isnan(metrics.mask_centroids(mask, 4)[1]).all()
+    centres = metrics.mask_centroids(mask, 4)
+    assert np.allclose(centres[0], [5.0, 3.0]) and np.isnan(centres[1]).all()
     images = np.full((2, 8, 8, 3), 0.5)
     images[0, 2:4, 4:6] = [0.9, 0.1, 0.1]
     colour = metrics.object_colour(images[0], mask[0], 4)
