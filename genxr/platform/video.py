@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genxr.platform.video_encoder import HEADER
+from genxr.platform.units import NS_PER_S
+from genxr.platform.video_encoder import FRAME_TIME, HEADER
 
 DEFAULT_MAX_QUEUED_BYTES = 256 << 20
 """Bytes queued for the encoder before newer frames are dropped (256 MiB)."""
@@ -40,7 +41,8 @@ class VideoError(OSError):
 
 
 class VideoWriter:
-    """Encodes uint8 RGB frames (height, width, 3) to an H.264 mp4 at ``fps`` frames/s.
+    """Encodes uint8 RGB frames (height, width, 3) to an H.264 mp4 at ``fps`` frames/s, or at the
+    times given with each frame (:meth:`write`'s ``time_ns``: a display's refreshes as paced).
 
     Odd widths and heights are cropped to even (yuv420p needs even sizes); every frame must
     have the first frame's size. A context manager; ``close`` finishes the file.
@@ -53,6 +55,7 @@ class VideoWriter:
         if max_queued_bytes < 1:
             raise ValueError(f"max_queued_bytes must be >= 1, got {max_queued_bytes}")
         self.path = Path(path)
+        self._fps = fps
         self._partial = self.path.with_name(self.path.name + ".partial")
         self.frames = 0
         """Frames handed to the encoder."""
@@ -106,8 +109,10 @@ class VideoWriter:
         stderr = self._process.stderr.read().decode(errors="replace").strip() if self._process.poll() is not None else ""
         return VideoError(f"cannot write video {str(self.path)!r}: {stderr or detail}")
 
-    def write(self, image: np.ndarray, label: str = "") -> None:
-        """Queues one frame; ``label`` (e.g. ``"frame 12"``) names it in a size error."""
+    def write(self, image: np.ndarray, label: str = "", time_ns: int | None = None) -> None:
+        """Queues one frame; ``label`` (e.g. ``"frame 12"``) names it in a size error. ``time_ns``:
+        when it is shown (ns, any origin, increasing); without it, the next slot at ``fps``
+        (a dropped frame leaves its slot empty either way: the video keeps the caller's time)."""
         if self._process is None:
             raise VideoError(f"cannot write video {str(self.path)!r}: it is closed")
         if self._error is not None:
@@ -126,7 +131,9 @@ class VideoWriter:
         if (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2) != self._size or image.ndim != 3:
             raise VideoError(f"cannot write video {str(self.path)!r}: {label} is "
                              f"{image.shape[1]}x{image.shape[0]}, the video is {width}x{height}")
-        data = np.ascontiguousarray(image[:height, :width]).tobytes()
+        if time_ns is None:
+            time_ns = round((self.frames + self.dropped_frames) * NS_PER_S / self._fps)
+        data = FRAME_TIME.pack(int(time_ns)) + np.ascontiguousarray(image[:height, :width]).tobytes()
         with self._queued_lock:
             if self.frames and self._queued_bytes + len(data) > self._max_queued_bytes:
                 self.dropped_frames += 1

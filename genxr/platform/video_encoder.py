@@ -7,7 +7,11 @@ docs/xr_runtime.md, "Measured"). In a child process at nice 10 the encoder uses 
 CPU the frame loop leaves over.
 
 Protocol (stdin, binary): one header ``struct "<II"`` = (width, height) in pixels, then
-frames of exactly ``width * height * 3`` bytes (rgb24, rows top to bottom), then EOF. The
+frames, each a ``struct "<q"`` time in ns (any origin) followed by exactly ``width * height * 3``
+bytes (rgb24, rows top to bottom), then EOF. Each frame is shown from its time on: the mp4's
+time axis is the caller's (a display's refreshes, however the runtime paced them), in
+:data:`TIME_BASE_HZ` ticks; a frame less than a tick after the previous one is moved one tick
+later, since a container's timestamps must increase. The
 container is finalised on EOF; exit status 0 means the file at ``path`` is complete. Errors
 go to stderr as one line and exit status 1. SIGINT is ignored: Ctrl-C in the terminal reaches
 the whole process group, and the parent closes stdin when it has shut the session down, so
@@ -23,7 +27,12 @@ import signal
 import struct
 import sys
 
+from genxr.platform.units import NS_PER_S
+
 HEADER = struct.Struct("<II")
+FRAME_TIME = struct.Struct("<q")
+TIME_BASE_HZ = 90_000
+"""Timestamp ticks per second in the mp4 (MPEG's 90 kHz clock)."""
 
 
 def _read_exactly(stream, size: int) -> bytes | None:
@@ -41,7 +50,10 @@ def _read_exactly(stream, size: int) -> bytes | None:
 
 
 def encode(path: str, fps: float, crf: int, preset: str, stdin) -> int:
-    """Encodes the frames on ``stdin`` into ``path``; returns the number of frames."""
+    """Encodes the frames on ``stdin`` into ``path``; returns the number of frames. ``fps`` is the
+    nominal rate the encoder plans for; each frame's time comes with it."""
+    from fractions import Fraction
+
     import av
     import numpy as np
 
@@ -55,10 +67,20 @@ def encode(path: str, fps: float, crf: int, preset: str, stdin) -> int:
                                       options={"crf": str(crf), "preset": preset, "tune": "zerolatency"})
         stream.pix_fmt = "yuv420p"
         stream.width, stream.height = width, height
+        stream.time_base = stream.codec_context.time_base = Fraction(1, TIME_BASE_HZ)  # both, or x264 re-times at fps
         stream.codec_context.thread_count = 1  # one core's worth at most, beside the frame loop
-        while (data := _read_exactly(stdin, width * height * 3)) is not None:
-            image = np.frombuffer(data, np.uint8).reshape(height, width, 3)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+        first_ns, last_pts = None, -1
+        while (stamp := _read_exactly(stdin, FRAME_TIME.size)) is not None:
+            (time_ns,) = FRAME_TIME.unpack(stamp)
+            data = _read_exactly(stdin, width * height * 3)
+            if data is None:
+                raise EOFError("input ended after a frame's time, before its pixels")
+            first_ns = time_ns if first_ns is None else first_ns
+            last_pts = max(last_pts + 1, round((time_ns - first_ns) * TIME_BASE_HZ / NS_PER_S))
+            frame = av.VideoFrame.from_ndarray(np.frombuffer(data, np.uint8).reshape(height, width, 3),
+                                               format="rgb24")
+            frame.pts, frame.time_base = last_pts, stream.time_base
+            for packet in stream.encode(frame):
                 container.mux(packet)
             frames += 1
         for packet in stream.encode():

@@ -240,6 +240,7 @@ class FrameLoop:
         with self.tracer.span("wait_frame", track="loop"):
             timing = self.source.wait_frame() if self.source.paces_display else self.display_clock.wait_frame()
         self.metrics.missed_frames += timing.missed_frames
+        self.metrics.display_period_ns = timing.display_period_ns
         if timing.previous_end_margin_ns is not None:  # a runtime's xrEndFrame of the previous frame
             self.metrics.end_frame_margin_ns.append(timing.previous_end_margin_ns)
         return timing

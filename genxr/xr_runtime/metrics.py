@@ -71,6 +71,9 @@ class LoopMetrics:
     tracking_lost_frames: int = 0
     stale_frames: int = 0
     duration_ns: int = 0
+    display_period_ns: int | None = None
+    """The display's refresh period as the newest frame's timing gave it: the runtime's
+    ``predicted_display_period`` when a runtime paces the loop, else ``session.display_rate_hz``'s."""
     warmup: LoopMetrics | None = None
     """What had been measured when the warm-up ended (:meth:`end_warmup`); None without one."""
 
@@ -92,7 +95,9 @@ class LoopMetrics:
             if f.name == "warmup":
                 continue
             now, then = getattr(self, f.name), getattr(before, f.name)
-            if isinstance(now, list):
+            if f.name == "display_period_ns":
+                values[f.name] = now
+            elif isinstance(now, list):
                 values[f.name] = now[len(then):]
             elif isinstance(now, dict):
                 values[f.name] = {key: count - then.get(key, 0) for key, count in now.items()
@@ -113,6 +118,7 @@ class LoopMetrics:
             "frames": m.frames,
             "warmup_frames": 0 if self.warmup is None else self.warmup.frames,
             "duration_s": m.duration_ns / NS_PER_S,
+            "display_rate_hz": NS_PER_S / m.display_period_ns if m.display_period_ns else None,
             "frame_time_ms_p50": pct(m.frame_time_ns, 50), "frame_time_ms_p99": pct(m.frame_time_ns, 99),
             "deadline_miss_rate": m.missed_frames / refreshes if refreshes else 0.0,
             "compositor_ms_p50": pct(m.compositor_ns, 50), "compositor_ms_p99": pct(m.compositor_ns, 99),

@@ -495,6 +495,8 @@ def _run_session(config: GenXRConfig, folder: Path, duration_s: float, clock: Cl
                     raise SessionError(f"cannot start the live conversation: {err}") from err
 
             def on_frame(frame):
+                if "display_rate_hz" not in recorder.metadata:  # the rate the display is paced at: a runtime's own
+                    recorder.metadata["display_rate_hz"] = loop.metrics.summary()["display_rate_hz"]
                 recorder.add_frame(frame)
                 if on_progress is not None:
                     on_progress(frame.frame_id)

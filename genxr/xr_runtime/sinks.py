@@ -46,7 +46,8 @@ class _ContextSink:
 
 
 class VideoSink(_ContextSink):
-    """Records display frames to an H.264 mp4 at the display rate through
+    """Records display frames to an H.264 mp4, each at its display time (so the mp4 runs at the
+    rate the display was paced at - a runtime's, whatever ``fps``, the nominal rate, says), through
     :class:`~genxr.platform.video.VideoWriter` (encoded in a niced child process; the frame
     loop only queues bytes, and frames are dropped and counted rather than stalling the
     display). A writer failure is a :class:`SinkError` naming the file.
@@ -74,7 +75,7 @@ class VideoSink(_ContextSink):
 
     def submit(self, frame: DisplayFrame) -> None:
         try:
-            self._writer.write(frame.image, f"frame {frame.frame_id}")
+            self._writer.write(frame.image, f"frame {frame.frame_id}", time_ns=frame.display_time_ns)
         except VideoError as err:
             raise SinkError(str(err)) from err
 

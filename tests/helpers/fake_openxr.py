@@ -118,6 +118,9 @@ class FakeRuntime:
         self.max_image_size = (4096, 4096)
         self.frame = "none"  # none -> waited -> begun -> none
         self.predicted_ns = 0
+        self.period_ns = PERIOD_NS
+        """The display's refresh period (``XrFrameState.predicted_display_period``): 90 Hz unless a
+        test sets another (Monado's null compositor paces at 20 Hz)."""
         self.swapchains: dict[int, dict] = {}
         self.layers: list[list[dict]] = []
         """Per end_frame, the decoded layers."""
@@ -174,7 +177,7 @@ class FakeRuntime:
     def _next_display_time(self) -> int:
         skipped = self.skip.pop(0) if self.skip else 0
         self.skipped_display_times += skipped
-        return self.predicted_ns + PERIOD_NS * (1 + skipped)
+        return self.predicted_ns + self.period_ns * (1 + skipped)
 
     def wait_frame(self, session, frame_wait_info=None):
         self._check_running("xrWaitFrame")
@@ -184,7 +187,7 @@ class FakeRuntime:
         self.predicted_ns = self._next_display_time()
         render = self.should_render.pop(0) if self.should_render else True
         self._log("wait_frame")
-        return xr.FrameState(predicted_display_time=self.predicted_ns, predicted_display_period=PERIOD_NS,
+        return xr.FrameState(predicted_display_time=self.predicted_ns, predicted_display_period=self.period_ns,
                              should_render=render)
 
     def begin_frame(self, session, frame_begin_info=None):
@@ -324,7 +327,7 @@ class TrackingRuntime(FakeRuntime):
         self.exit_requested = False
         self.sessions_created = 0
         self.grid_ns = to_xr(clock.now_ns())
-        """XrTime of a vsync: the display refreshes every PERIOD_NS from here."""
+        """XrTime of a vsync: the display refreshes every ``period_ns`` from here."""
         self._frames_in_session = 0
         self.late_frames = 0
         self.end_margins_ns: list[int] = []
@@ -539,12 +542,12 @@ class TrackingRuntime(FakeRuntime):
     def _next_display_time(self) -> int:
         now = to_xr(self.clock.now_ns())
         if self._frames_in_session == 0:  # the first frame: the first refresh a period from now
-            periods = -(-(now + PERIOD_NS - self.grid_ns) // PERIOD_NS)
-            candidate = self.grid_ns + periods * PERIOD_NS
+            periods = -(-(now + self.period_ns - self.grid_ns) // self.period_ns)
+            candidate = self.grid_ns + periods * self.period_ns
         else:
-            candidate = self.predicted_ns + PERIOD_NS
-            while candidate - PERIOD_NS < now:  # its wake-up passed: the application is late, the refresh is lost
-                candidate += PERIOD_NS
+            candidate = self.predicted_ns + self.period_ns
+            while candidate - self.period_ns < now:  # its wake-up passed: the application is late, the refresh is lost
+                candidate += self.period_ns
                 self.skipped_display_times += 1
         self._frames_in_session += 1
         return candidate
@@ -554,9 +557,9 @@ class TrackingRuntime(FakeRuntime):
         if self.headless:  # Monado: returns at once, time 0, nothing to render
             self._check_running("xrWaitFrame")
             self._log("wait_frame")
-            return xr.FrameState(predicted_display_time=0, predicted_display_period=PERIOD_NS, should_render=False)
+            return xr.FrameState(predicted_display_time=0, predicted_display_period=self.period_ns, should_render=False)
         state = super().wait_frame(session, frame_wait_info)
-        self.clock.sleep_until_ns(from_xr(self.predicted_ns - PERIOD_NS))  # a runtime that blocks to its display
+        self.clock.sleep_until_ns(from_xr(self.predicted_ns - self.period_ns))  # a runtime that blocks to its display
         return state
 
     def begin_frame(self, session, frame_begin_info=None):

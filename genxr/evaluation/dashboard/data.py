@@ -116,7 +116,8 @@ def recording_view(folder: Path) -> tuple[dict[str, Any], float | None]:
     origin = int(times[0]) if times.size else 0
     intervals = (np.diff(times) / NS_PER_MS).round(4) if times.size > 1 else np.array([])
     keep = _thin(np.arange(intervals.size))
-    rate = recording.manifest.get("config", {}).get("session", {}).get("display_rate_hz")
+    rate = recording.manifest.get("display_rate_hz") or \
+        recording.manifest.get("config", {}).get("session", {}).get("display_rate_hz")  # the runtime's, else the config's
     return {"frames": len(recording.frames), "frame_intervals_ms": intervals[keep].tolist(),
             "events": [{"t_s": (e.time_ns - origin) / NS_PER_S, "kind": e.kind, "detail": e.detail}
                        for e in recording.events][-200:],

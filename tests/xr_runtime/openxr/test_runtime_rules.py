@@ -275,6 +275,37 @@ def test_the_last_frame_of_a_session_is_counted_when_it_ends_late(tmp_path):
     assert result.metrics["frames_ended_late"] == runtime.late_frames >= 1
 
 
+def test_the_mp4_and_the_manifest_follow_the_runtimes_display_rate_not_the_configs(tmp_path):
+    """Issue #17, 3: a runtime pacing at 20 Hz (Monado's null compositor) gave a 90 Hz mp4 a
+    fifth as long as the session, and a manifest saying 90 Hz."""
+    import av
+
+    from genxr.platform.config import load_config
+    from genxr.xr_runtime.recording.reader import read_recording
+    from genxr.xr_runtime.session import run_session
+
+    runtime = TrackingRuntime(MONOTONIC)
+    runtime.period_ns = NS_PER_S // 20
+    frames = 24
+    config = load_config("quick", session={"avatar": False, "display_rate_hz": 90.0},
+                         display={"width": 32, "height": 24})
+    result = run_session(config, tmp_path / "slow", max_frames=frames, source=FakeHeadsetSource(runtime, clock=MONOTONIC),
+                         world=("still", _still_world))
+    assert result.metrics["display_rate_hz"] == pytest.approx(20.0)
+    recording = read_recording(tmp_path / "slow" / "recording")
+    assert recording.manifest["display_rate_hz"] == pytest.approx(20.0)
+    with av.open(str(tmp_path / "slow" / "session.mp4")) as container:
+        stream = container.streams.video[0]
+        times = [float(frame.time) for frame in container.decode(stream)]
+    assert len(times) == frames
+    displayed = np.array([frame.predicted_display_time_ns for frame in recording.frames]) / NS_PER_S
+    assert np.median(np.diff(times)) == pytest.approx(1 / 20, abs=1e-3), "one frame per 50 ms refresh"
+    assert np.diff(times) == pytest.approx(np.diff(displayed), abs=1e-3), "a refresh the runtime skipped is a gap"
+    from genxr.evaluation.dashboard.data import load_session
+
+    assert load_session(tmp_path / "slow")["deadline_ms"] == pytest.approx(50.0), "the dashboard's frame budget"
+
+
 # -- 5. failures while opening -------------------------------------------------------------------
 
 
