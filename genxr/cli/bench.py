@@ -178,6 +178,22 @@ def bench_stereo(
     print_json(run(frames, resolution, gl, threads), as_json)
 
 
+@bench_app.command("compositor")
+def bench_compositor(
+    frames: Annotated[int, typer.Option(min=2, help="stereo frames per compositor and size, interleaved")] = 60,
+    size: Annotated[list[str] | None, typer.Option(help="256, 1024 or headset (2064x2208); repeat for several")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """CPU vs GL compositor per eye (world timewarp + avatar into the swapchain texture) at 256^2, 1024^2, headset."""
+    from genxr.evaluation.benchmarks.compositor import SIZES, run
+
+    try:
+        result = run(frames, tuple(size) if size else tuple(SIZES))
+    except ValueError as err:
+        fail(f"{err}")
+    print_json(result, as_json)
+
+
 @bench_app.command("recorder")
 def bench_recorder(
     seconds: Annotated[float, typer.Option(min=0.1, help="session seconds to record")] = 10.0,

@@ -10,7 +10,7 @@ import pytest
 
 from genxr.components.avatar import skeleton as sk
 from genxr.platform.messages import AvatarMotion, Pose
-from genxr.xr_runtime.avatar_overlay import BODY_COLOUR, draw_avatar, joints_at, project
+from genxr.xr_runtime.avatar_overlay import BODY_COLOUR, EYE_COLOUR, draw_avatar, joints_at, project
 
 
 def standing(frames: int = 4, root=(0.0, sk.PELVIS_HEIGHT, -2.0), fps: float = 30.0) -> AvatarMotion:
@@ -46,3 +46,32 @@ def test_the_body_is_drawn_in_front_and_not_behind():
     assert 24 <= columns.mean() <= 40, "the avatar stands straight ahead"
     turned_away = Pose(position=(0.0, 1.6, 0.0), orientation=(0.0, math.sin(math.pi / 2), 0.0, math.cos(math.pi / 2)))
     assert not draw_avatar(image, standing(), 1_000_000_000, turned_away, 90.0).any()
+
+
+def turned(yaw_deg: float) -> AvatarMotion:
+    """:func:`standing` with the whole body turned ``yaw_deg`` about +Y (0: facing the camera at the origin)."""
+    motion = standing()
+    yaw = math.radians(yaw_deg)
+    root = np.array([[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]])
+    rotations = motion.rotations_6d.copy()
+    rotations[:, 0] = sk.matrix_to_rot6d(root)
+    return motion.model_copy(update={"rotations_6d": rotations})
+
+
+def eye_pixels(motion: AvatarMotion, size: int = 256) -> np.ndarray:
+    drawn = draw_avatar(np.zeros((size, size, 3), np.uint8), motion, 1_000_000_000, Pose(position=(0.0, 1.6, 0.0)), 60.0)
+    return np.argwhere(np.all(drawn == EYE_COLOUR, axis=-1))  # (n, 2) rows, columns
+
+
+def test_the_eyes_show_where_the_avatar_looks():
+    """Issue #17, Build 3: eye contact must be visible - the eyes are in the middle of the face
+    when the avatar looks at the user, off to the side when it looks away, hidden from behind."""
+    head_column = project(joints_at(standing(), 1_000_000_000)[[sk.JOINT["head"]]], Pose(position=(0.0, 1.6, 0.0)),
+                          256, 256, 60.0)[0, 0]
+    facing = eye_pixels(turned(0.0))
+    assert len(facing) > 4 and abs(facing[:, 1].mean() - head_column) < 1.5, "both eyes, centred on the face"
+    left_columns = {round(c) for c in facing[:, 1]}
+    assert min(left_columns) < head_column < max(left_columns), "one eye each side of the face's centre"
+    aside = eye_pixels(turned(60.0))
+    assert len(aside) > 0 and abs(aside[:, 1].mean() - head_column) > 3, "looking aside: the eyes move to the side"
+    assert len(eye_pixels(turned(180.0))) == 0, "from behind no eye shows"

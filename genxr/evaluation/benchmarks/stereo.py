@@ -89,17 +89,25 @@ def run(frames: int = 300, resolution: int = 256, gl: bool = False, threads: int
     return result
 
 
-def _gl_upload(resolution: int):
-    """A callable timing the upload of a list of eye images into two sRGB textures (ns)."""
+def offscreen_gl_context():
+    """An EGL context (surfaceless where there is no display) made current in this process;
+    keep it referenced while GL is used."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before OpenGL's first import in this process
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
-    from OpenGL import GL
     from xr.utils.gl.egl_util import EGLOffscreenContextProvider
-
-    from genxr.xr_runtime.openxr.sink import GL_SRGB8_ALPHA8, upload_rgb
 
     context = EGLOffscreenContextProvider()
     context.make_current()
+    return context
+
+
+def _gl_upload(resolution: int):
+    """A callable timing the upload of a list of eye images into two sRGB textures (ns)."""
+    context = offscreen_gl_context()
+    from OpenGL import GL
+
+    from genxr.xr_runtime.openxr.sink import GL_SRGB8_ALPHA8, upload_rgb
+
     textures = [int(name) for name in GL.glGenTextures(2)]
     for name in textures:
         GL.glBindTexture(GL.GL_TEXTURE_2D, name)
